@@ -1,0 +1,151 @@
+// Channels: reliable, ordered, bidirectional, tagged-message pipes between two
+// processes, carried over one or more lanes (TCP connections today).
+//
+// Progress model: a channel has no thread of its own. Calls that wait
+// (Request::wait, Channel::send/recv/progress, Listener::accept) move bytes;
+// isend/irecv start as much I/O as the kernel accepts without blocking. Every
+// method is thread-safe; one thread at a time drives the I/O and wakes others.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "farlink/options.h"
+#include "farlink/status.h"
+
+namespace farlink {
+
+inline constexpr std::chrono::milliseconds kForever{-1};
+// Matches a message of any tag in irecv.
+inline constexpr uint64_t kAnyTag = ~uint64_t{0};
+
+class RequestState;
+
+// Handle to one isend/irecv. Copyable; all copies refer to the same operation.
+class Request {
+ public:
+  Request() = default;
+  explicit Request(std::shared_ptr<RequestState> state);
+
+  // Drives progress once without blocking. True when finished (successfully
+  // or not); then status() tells which.
+  bool test();
+  // Blocks until finished or until timeout passes (kForever: no limit).
+  // Returns the operation's status, or kTimedOut (the operation continues).
+  Status wait(std::chrono::milliseconds timeout = kForever);
+  bool done() const;
+  Status status() const;
+  // Bytes sent, or bytes of the message received (may be < capacity).
+  size_t bytes() const;
+  // The tag of the received message (useful with kAnyTag).
+  uint64_t tag() const;
+  bool valid() const { return state_ != nullptr; }
+
+ private:
+  std::shared_ptr<RequestState> state_;
+};
+
+struct LaneStats {
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  uint64_t chunks_sent = 0;
+  uint64_t chunks_received = 0;
+  bool up = false;
+};
+
+struct ChannelStats {
+  std::string transport;  // "tcp"
+  std::string peer;       // "127.0.0.1:7174"
+  std::string session_id; // hex
+  int lanes = 0;
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t bytes_sent = 0;      // payload bytes
+  uint64_t bytes_received = 0;  // payload bytes
+  uint64_t unexpected_bytes = 0;  // buffered now for receives not yet posted
+  bool authenticated = false;
+  std::vector<LaneStats> lane;
+};
+
+class ChannelImpl;
+
+class Channel {
+ public:
+  // Connects to "tcp://host:port" (host may be a name, IPv4 or [IPv6]).
+  // "verbs://", "ucx://" and "auto://" are reserved: kNotSupported for now.
+  // Blocks up to options.connect_timeout.
+  static Result<std::unique_ptr<Channel>> connect(std::string_view uri,
+                                                  const ChannelOptions& options = {});
+
+  ~Channel();  // closes (abortively if close() was not called)
+  Channel(const Channel&) = delete;
+  Channel& operator=(const Channel&) = delete;
+
+  // Starts sending `size` bytes at `data` with `tag` (any value but kAnyTag).
+  // The buffer must stay valid and unchanged until the request finishes.
+  Result<Request> isend(const void* data, size_t size, uint64_t tag);
+  // Posts a receive for the next message with `tag` (or kAnyTag) of at most
+  // `capacity` bytes. Messages of one tag match receives in send order; a
+  // message larger than capacity fails the request with kInvalidArgument.
+  Result<Request> irecv(void* data, size_t capacity, uint64_t tag);
+
+  Status send(const void* data, size_t size, uint64_t tag,
+              std::chrono::milliseconds timeout = kForever);
+  // Returns the received size.
+  Result<size_t> recv(void* data, size_t capacity, uint64_t tag,
+                      std::chrono::milliseconds timeout = kForever);
+
+  // Moves bytes for up to `timeout` (0 = just what is ready now).
+  Status progress(std::chrono::milliseconds timeout = std::chrono::milliseconds{0});
+  // Waits until every isend so far has been handed to the kernel.
+  Status flush(std::chrono::milliseconds timeout = kForever);
+  // Graceful close: flushes sends, tells the peer, releases lanes. Pending
+  // receives finish with kCancelled. The peer's pending requests then finish
+  // with kPeerClosed.
+  Status close(std::chrono::milliseconds timeout = std::chrono::milliseconds{5000});
+
+  ChannelStats stats() const;
+  std::string peer() const;
+
+  explicit Channel(std::unique_ptr<ChannelImpl> impl);
+  explicit Channel(std::shared_ptr<ChannelImpl> impl);
+
+ private:
+  // Shared: outstanding Requests keep the datapath alive to report results.
+  std::shared_ptr<ChannelImpl> impl_;
+};
+
+class ListenerImpl;
+
+// Accepts channels on "tcp://addr:port" (port 0 picks a free port). Serves
+// many channels: each accepted channel is independent of the listener.
+class Listener {
+ public:
+  static Result<std::unique_ptr<Listener>> listen(std::string_view uri,
+                                                  const ChannelOptions& options = {});
+  ~Listener();
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Waits for the next channel whose lanes all connected and authenticated.
+  // Failed handshakes (garbage, wrong version, wrong key, timeouts) do not end
+  // the wait: they are logged and kept in rejections().
+  Result<std::unique_ptr<Channel>> accept(std::chrono::milliseconds timeout = kForever);
+  // The bound port (useful after port 0).
+  uint16_t port() const;
+  std::string uri() const;
+  // Failed handshakes since the last call, each naming the peer and reason.
+  std::vector<Status> rejections();
+
+  explicit Listener(std::unique_ptr<ListenerImpl> impl);
+
+ private:
+  std::unique_ptr<ListenerImpl> impl_;
+};
+
+}  // namespace farlink

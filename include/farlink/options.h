@@ -1,0 +1,49 @@
+// Channel and listener options. Every field can also be set by a FARLINK_*
+// environment variable (see fromEnvironment()); explicit code wins only when
+// the caller applies the environment first and then overrides.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "farlink/status.h"
+
+namespace farlink {
+
+struct ChannelOptions {
+  // Parallel connections (TCP) or QPs (verbs) per channel. FARLINK_LANES.
+  int lanes = 4;
+  // Messages are cut into chunks of at most this many bytes before being
+  // striped over lanes. FARLINK_CHUNK_SIZE (accepts K/M/G suffixes).
+  size_t chunk_size = 1u << 20;
+  // Largest message this side accepts from a peer. FARLINK_MAX_MESSAGE.
+  uint64_t max_message_size = uint64_t{1} << 40;
+  // Bytes of received messages that no irecv has claimed yet, buffered before
+  // the channel stops reading from its lanes (TCP back-pressure).
+  // FARLINK_MAX_UNEXPECTED.
+  size_t max_unexpected_bytes = size_t{256} << 20;
+  // Pre-shared key; when set on both sides every lane proves knowledge of it
+  // with HMAC-SHA256. When set only on the listener, clients without it are
+  // refused. FARLINK_PSK.
+  std::string psk;
+  // Connect + handshake deadline. FARLINK_CONNECT_TIMEOUT_MS.
+  std::chrono::milliseconds connect_timeout{10000};
+  // Per-socket send/receive buffer in bytes; 0 keeps the kernel's
+  // autotuning. FARLINK_SOCKET_BUFFER.
+  size_t socket_buffer = 0;
+  // Disable Nagle (small messages leave at once). FARLINK_NODELAY.
+  bool nodelay = true;
+  // io_uring submission queue depth per channel. FARLINK_RING_DEPTH.
+  unsigned ring_depth = 256;
+
+  // Reads FARLINK_* variables over the given defaults; an unparsable value is
+  // an error naming the variable.
+  static Result<ChannelOptions> fromEnvironment(ChannelOptions defaults);
+  static Result<ChannelOptions> fromEnvironment();
+  // Checks ranges (lanes 1..64, chunk 4 KiB..64 MiB, ...).
+  Status validate() const;
+};
+
+}  // namespace farlink

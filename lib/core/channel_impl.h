@@ -1,0 +1,57 @@
+// What every datapath implements behind farlink::Channel and
+// farlink::Listener, and the registry that maps URI schemes to datapaths.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/uri.h"
+#include "farlink/channel.h"
+
+namespace farlink {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+// kForever → time_point::max(); otherwise now + timeout.
+Deadline deadlineAfter(std::chrono::milliseconds timeout);
+
+class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
+ public:
+  virtual ~ChannelImpl() = default;
+  virtual Result<Request> isend(const void* data, size_t size, uint64_t tag) = 0;
+  virtual Result<Request> irecv(void* data, size_t capacity, uint64_t tag) = 0;
+  // Drives I/O until `req` is done or the deadline passes (kTimedOut).
+  virtual Status wait(RequestState& req, Deadline deadline) = 0;
+  // Drives I/O once; blocks up to the deadline only if nothing is ready.
+  virtual Status progress(Deadline deadline) = 0;
+  virtual Status flush(Deadline deadline) = 0;
+  virtual Status close(Deadline deadline) = 0;
+  virtual ChannelStats stats() const = 0;
+  virtual std::string peer() const = 0;
+};
+
+class ListenerImpl {
+ public:
+  virtual ~ListenerImpl() = default;
+  virtual Result<std::shared_ptr<ChannelImpl>> accept(Deadline deadline) = 0;
+  virtual uint16_t port() const = 0;
+  virtual std::string uri() const = 0;
+  virtual std::vector<Status> rejections() = 0;
+};
+
+// Each built datapath provides `TransportFactory <name>Transport()`; meson
+// lists the built ones in transports.inc (one line per datapath).
+struct TransportFactory {
+  std::string scheme;
+  std::function<Result<std::shared_ptr<ChannelImpl>>(const Uri&, const ChannelOptions&)> connect;
+  std::function<Result<std::unique_ptr<ListenerImpl>>(const Uri&, const ChannelOptions&)> listen;
+};
+
+const TransportFactory* findTransport(const std::string& scheme);
+std::vector<std::string> registeredTransports();
+
+}  // namespace farlink

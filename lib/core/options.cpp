@@ -1,0 +1,98 @@
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "core/wire.h"
+#include "farlink/options.h"
+
+namespace farlink {
+namespace {
+
+// Parses "123", "64K", "2M", "1G" (binary multiples).
+bool parseSize(const char* s, uint64_t* out) {
+  if (s == nullptr || *s == '\0') return false;
+  errno = 0;
+  char* end = nullptr;
+  unsigned long long v = std::strtoull(s, &end, 10);
+  if (errno != 0 || end == s || *s == '-') return false;
+  uint64_t mult = 1;
+  if (*end != '\0') {
+    switch (*end) {
+      case 'k': case 'K': mult = uint64_t{1} << 10; break;
+      case 'm': case 'M': mult = uint64_t{1} << 20; break;
+      case 'g': case 'G': mult = uint64_t{1} << 30; break;
+      case 't': case 'T': mult = uint64_t{1} << 40; break;
+      default: return false;
+    }
+    ++end;
+    if (*end == 'i' || *end == 'B') ++end;  // accept "Mi", "MB"
+    if (*end == 'B') ++end;
+    if (*end != '\0') return false;
+  }
+  if (v > UINT64_MAX / mult) return false;
+  *out = v * mult;
+  return true;
+}
+
+bool parseBool(const char* s, bool* out) {
+  std::string v(s);
+  if (v == "1" || v == "true" || v == "yes" || v == "on") { *out = true; return true; }
+  if (v == "0" || v == "false" || v == "no" || v == "off") { *out = false; return true; }
+  return false;
+}
+
+Status badEnv(const char* name, const char* value, const char* what) {
+  return Status(StatusCode::kInvalidArgument,
+                std::string("environment variable ") + name + "='" + value + "' is not " + what);
+}
+
+}  // namespace
+
+Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
+  uint64_t n = 0;
+  bool b = false;
+  auto sizeVar = [&](const char* name, auto* field, uint64_t max) -> Status {
+    const char* v = std::getenv(name);
+    if (v == nullptr) return Status();
+    if (!parseSize(v, &n) || n > max) return badEnv(name, v, "a size (e.g. 4096, 64K, 2M)");
+    *field = static_cast<std::remove_pointer_t<decltype(field)>>(n);
+    return Status();
+  };
+  Status s;
+  if (!(s = sizeVar("FARLINK_LANES", &o.lanes, 1u << 20))) return s;
+  if (!(s = sizeVar("FARLINK_CHUNK_SIZE", &o.chunk_size, SIZE_MAX))) return s;
+  if (!(s = sizeVar("FARLINK_MAX_MESSAGE", &o.max_message_size, UINT64_MAX))) return s;
+  if (!(s = sizeVar("FARLINK_MAX_UNEXPECTED", &o.max_unexpected_bytes, SIZE_MAX))) return s;
+  if (!(s = sizeVar("FARLINK_SOCKET_BUFFER", &o.socket_buffer, SIZE_MAX))) return s;
+  if (!(s = sizeVar("FARLINK_RING_DEPTH", &o.ring_depth, 1u << 15))) return s;
+  if (const char* v = std::getenv("FARLINK_CONNECT_TIMEOUT_MS")) {
+    if (!parseSize(v, &n) || n > (uint64_t{1} << 31)) return badEnv("FARLINK_CONNECT_TIMEOUT_MS", v, "a number of milliseconds");
+    o.connect_timeout = std::chrono::milliseconds(n);
+  }
+  if (const char* v = std::getenv("FARLINK_NODELAY")) {
+    if (!parseBool(v, &b)) return badEnv("FARLINK_NODELAY", v, "a boolean (0/1)");
+    o.nodelay = b;
+  }
+  if (const char* v = std::getenv("FARLINK_PSK")) o.psk = v;
+  if (Status st = o.validate(); !st) return st;
+  return o;
+}
+
+Result<ChannelOptions> ChannelOptions::fromEnvironment() { return fromEnvironment(ChannelOptions()); }
+
+Status ChannelOptions::validate() const {
+  auto bad = [](std::string m) { return Status(StatusCode::kInvalidArgument, std::move(m)); };
+  if (lanes < 1 || lanes > wire::kMaxLanes)
+    return bad("lanes must be 1.." + std::to_string(wire::kMaxLanes) + ", got " + std::to_string(lanes));
+  if (chunk_size < wire::kMinChunk || chunk_size > wire::kMaxChunk)
+    return bad("chunk_size must be 4 KiB..64 MiB, got " + std::to_string(chunk_size));
+  if (max_message_size == 0) return bad("max_message_size must be > 0");
+  if (ring_depth < 8 || ring_depth > 32768)
+    return bad("ring_depth must be 8..32768, got " + std::to_string(ring_depth));
+  if (connect_timeout.count() <= 0) return bad("connect_timeout must be positive");
+  if (socket_buffer > (size_t{1} << 31)) return bad("socket_buffer must be < 2 GiB");
+  return Status();
+}
+
+}  // namespace farlink

@@ -1,0 +1,40 @@
+// Scheme → datapath map. The list of built datapaths comes from meson
+// (transports.inc), so core code has no #ifdef per backend.
+#include <vector>
+
+#include "core/channel_impl.h"
+
+namespace farlink {
+
+#define FARLINK_TRANSPORT(name) TransportFactory name##Transport();
+#include "transports.inc"
+#undef FARLINK_TRANSPORT
+
+namespace {
+
+const std::vector<TransportFactory>& table() {
+  static const std::vector<TransportFactory> t = [] {
+    std::vector<TransportFactory> v;
+#define FARLINK_TRANSPORT(name) v.push_back(name##Transport());
+#include "transports.inc"
+#undef FARLINK_TRANSPORT
+    return v;
+  }();
+  return t;
+}
+
+}  // namespace
+
+const TransportFactory* findTransport(const std::string& scheme) {
+  for (const auto& f : table())
+    if (f.scheme == scheme) return &f;
+  return nullptr;
+}
+
+std::vector<std::string> registeredTransports() {
+  std::vector<std::string> names;
+  for (const auto& f : table()) names.push_back(f.scheme);
+  return names;
+}
+
+}  // namespace farlink

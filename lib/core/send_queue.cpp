@@ -1,0 +1,62 @@
+#include "core/send_queue.h"
+
+#include <algorithm>
+
+namespace farlink {
+
+uint64_t SendQueue::push(std::shared_ptr<RequestState> req, const uint8_t* data, uint64_t size,
+                         uint64_t tag) {
+  auto m = std::make_unique<OutMessage>();
+  m->req = std::move(req);
+  m->seq = next_seq_++;
+  m->tag = tag;
+  m->data = data;
+  m->size = size;
+  bytes_queued_ += size;
+  msgs_.push_back(std::move(m));
+  return msgs_.back()->seq;
+}
+
+std::optional<ChunkRef> SendQueue::take() {
+  if (take_ >= msgs_.size()) return std::nullopt;
+  OutMessage* m = msgs_[take_].get();
+  uint64_t len = std::min<uint64_t>(chunk_size_, m->size - m->next_offset);
+  ChunkRef c{m, m->next_offset, static_cast<uint32_t>(len)};
+  m->next_offset += len;
+  m->chunks_in_flight++;
+  bytes_queued_ -= len;
+  if (m->next_offset == m->size) {  // a 0-byte message is one empty chunk
+    m->all_taken = true;
+    ++take_;
+  }
+  return c;
+}
+
+bool SendQueue::done(const ChunkRef& c) {
+  OutMessage* m = c.msg;
+  m->chunks_in_flight--;
+  bool completed = false;
+  if (m->all_taken && m->chunks_in_flight == 0 && m->req && !m->req->done()) {
+    m->req->complete(Status(), m->size, m->tag);
+    completed = true;
+  }
+  popCompleted();
+  return completed;
+}
+
+void SendQueue::popCompleted() {
+  while (!msgs_.empty() && msgs_.front()->all_taken && msgs_.front()->chunks_in_flight == 0) {
+    msgs_.pop_front();
+    --take_;
+  }
+}
+
+void SendQueue::failAll(const Status& why) {
+  for (auto& m : msgs_)
+    if (m->req) m->req->complete(why, 0, m->tag);
+  msgs_.clear();
+  take_ = 0;
+  bytes_queued_ = 0;
+}
+
+}  // namespace farlink

@@ -1,0 +1,60 @@
+// Outgoing messages cut into chunks on demand. Lanes pull the next chunk
+// when they can send, so a faster lane takes more chunks. Not thread-safe:
+// the owning channel serialises access.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "core/request_state.h"
+
+namespace farlink {
+
+struct OutMessage {
+  std::shared_ptr<RequestState> req;
+  uint64_t seq = 0;
+  uint64_t tag = 0;
+  const uint8_t* data = nullptr;
+  uint64_t size = 0;
+  uint64_t next_offset = 0;  // first byte not yet taken by a lane
+  bool all_taken = false;
+  uint32_t chunks_in_flight = 0;
+};
+
+struct ChunkRef {
+  OutMessage* msg;
+  uint64_t offset;
+  uint32_t len;
+};
+
+class SendQueue {
+ public:
+  explicit SendQueue(uint32_t chunk_size) : chunk_size_(chunk_size) {}
+
+  // Returns the message's sequence number.
+  uint64_t push(std::shared_ptr<RequestState> req, const uint8_t* data, uint64_t size,
+                uint64_t tag);
+  bool hasChunks() const { return take_ < msgs_.size(); }
+  // Every pushed message has been fully handed to the transport.
+  bool empty() const { return msgs_.empty(); }
+  std::optional<ChunkRef> take();
+  // The transport finished sending `c`; completes the request when its
+  // last chunk is done. Returns true if a request completed.
+  bool done(const ChunkRef& c);
+  void failAll(const Status& why);
+  uint64_t messagesPushed() const { return next_seq_; }
+  uint64_t bytesQueued() const { return bytes_queued_; }
+
+ private:
+  void popCompleted();
+
+  uint32_t chunk_size_;
+  uint64_t next_seq_ = 0;
+  uint64_t bytes_queued_ = 0;  // not yet taken
+  std::deque<std::unique_ptr<OutMessage>> msgs_;  // pushed, not yet completed
+  size_t take_ = 0;  // index in msgs_ of the first message with chunks left
+};
+
+}  // namespace farlink

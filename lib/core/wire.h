@@ -1,0 +1,129 @@
+// farlink wire protocol v1: the bytes on every lane. Pure codecs, no I/O.
+// All integers are little-endian. Described for users in man/farlink.7.
+//
+// Handshake, per lane (client speaks first):
+//   HELLO   client→server  68 bytes: magic "FLNK", u16 version, u16 reserved,
+//           u32 capabilities, u16 lane_index, u16 lane_count, u32 max_chunk,
+//           u8 session_id[16], u8 client_nonce[32]
+//   WELCOME server→client  82 + reason_len bytes: magic "FLNK", u16 version,
+//           u16 status, u32 capabilities, u32 max_chunk, u8 server_nonce[32],
+//           u8 server_proof[32] (zero without PSK), u16 reason_len, reason
+//   with a PSK only:
+//   PROOF   client→server  32 bytes: HMAC-SHA256 client proof
+//   VERDICT server→client  4 + reason_len bytes: u16 status, u16 reason_len,
+//           reason
+// Then frames, each a 40-byte header and, for DATA, chunk_len payload bytes:
+//   u8 type, u8 flags (0), u16 reserved (0), u32 chunk_len, u64 msg_seq,
+//   u64 tag, u64 offset, u64 total_len
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "farlink/status.h"
+
+namespace farlink::wire {
+
+inline constexpr uint8_t kMagic[4] = {'F', 'L', 'N', 'K'};
+inline constexpr uint16_t kVersion = 1;
+inline constexpr uint32_t kCapPsk = 1u << 0;
+inline constexpr uint32_t kKnownCaps = kCapPsk;
+inline constexpr int kMaxLanes = 64;
+inline constexpr uint32_t kMinChunk = 4096;
+inline constexpr uint32_t kMaxChunk = 64u << 20;
+inline constexpr size_t kMaxReason = 512;
+// Messages a sender may have started beyond the oldest one the receiver has
+// not yet seen a chunk of; bounds receiver bookkeeping.
+inline constexpr uint64_t kMaxOpenMessages = 1u << 16;
+
+using SessionId = std::array<uint8_t, 16>;
+using Nonce = std::array<uint8_t, 32>;
+using Proof = std::array<uint8_t, 32>;
+
+enum class HandshakeStatus : uint16_t {
+  kOk = 0,
+  kBadVersion = 1,
+  kAuthRequired = 2,   // server has a PSK, client offered none
+  kBadHello = 3,       // malformed fields
+  kUnauthenticated = 4,
+  kBusy = 5,           // listener limits reached
+  kSessionMismatch = 6 // lane does not fit the session it names
+};
+const char* handshakeStatusName(HandshakeStatus s);
+
+struct Hello {
+  uint16_t version = kVersion;
+  uint32_t capabilities = 0;
+  uint16_t lane_index = 0;
+  uint16_t lane_count = 1;
+  uint32_t max_chunk = 0;
+  SessionId session{};
+  Nonce nonce{};
+};
+inline constexpr size_t kHelloSize = 68;
+void encodeHello(const Hello& h, uint8_t out[kHelloSize]);
+// Checks magic, then fields; version mismatch is reported by the caller from
+// h.version (decoding succeeds so the server can answer in kind).
+Status decodeHello(std::span<const uint8_t, kHelloSize> in, Hello* h);
+
+struct Welcome {
+  uint16_t version = kVersion;
+  HandshakeStatus status = HandshakeStatus::kOk;
+  uint32_t capabilities = 0;
+  uint32_t max_chunk = 0;
+  Nonce nonce{};
+  Proof proof{};
+  std::string reason;
+};
+inline constexpr size_t kWelcomeFixedSize = 82;
+std::string encodeWelcome(const Welcome& w);
+// Decodes the fixed part; *reason_len tells how many reason bytes follow.
+Status decodeWelcomeFixed(std::span<const uint8_t, kWelcomeFixedSize> in, Welcome* w,
+                          size_t* reason_len);
+
+struct Verdict {
+  HandshakeStatus status = HandshakeStatus::kOk;
+  std::string reason;
+};
+inline constexpr size_t kVerdictFixedSize = 4;
+std::string encodeVerdict(const Verdict& v);
+Status decodeVerdictFixed(std::span<const uint8_t, kVerdictFixedSize> in, Verdict* v,
+                          size_t* reason_len);
+
+// HMAC-SHA256(psk, role || session || lane_index || client_nonce || server_nonce).
+enum class Role : uint8_t { kClient = 'C', kServer = 'S' };
+Proof computeProof(const std::string& psk, Role role, const SessionId& session,
+                   uint16_t lane_index, const Nonce& client_nonce, const Nonce& server_nonce);
+bool proofEqual(const Proof& a, const Proof& b);  // constant time
+
+enum class FrameType : uint8_t {
+  kData = 1,
+  kClose = 2,  // graceful end; msg_seq = messages this side sent in total
+};
+
+struct FrameHeader {
+  FrameType type = FrameType::kData;
+  uint32_t chunk_len = 0;
+  uint64_t msg_seq = 0;
+  uint64_t tag = 0;
+  uint64_t offset = 0;
+  uint64_t total_len = 0;
+};
+inline constexpr size_t kFrameHeaderSize = 40;
+void encodeFrame(const FrameHeader& f, uint8_t out[kFrameHeaderSize]);
+
+// Limits the receiver enforces before trusting any field.
+struct FrameLimits {
+  uint32_t max_chunk = kMaxChunk;
+  uint64_t max_message = uint64_t{1} << 40;
+};
+// Decodes and checks type, reserved bits, chunk_len, offset/total_len ranges.
+// The message-sequence window is checked by the receiver, which knows it.
+Status decodeFrame(std::span<const uint8_t, kFrameHeaderSize> in, const FrameLimits& limits,
+                   FrameHeader* f);
+
+}  // namespace farlink::wire

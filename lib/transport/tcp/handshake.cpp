@@ -1,0 +1,280 @@
+#include "transport/tcp/handshake.h"
+
+#include <openssl/rand.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <random>
+
+#include "transport/tcp/socket_util.h"
+
+namespace farlink::tcp {
+
+using wire::HandshakeStatus;
+
+void randomBytes(uint8_t* out, size_t n) {
+  if (RAND_bytes(out, static_cast<int>(n)) == 1) return;
+  // RAND_bytes fails only without an entropy source; nonces must still differ.
+  std::random_device rd;
+  for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(rd());
+}
+
+Status StepIo::step(const std::string& peer) {
+  while (writing()) {
+    ssize_t n = ::send(fd_.get(), out_.data() + sent_, out_.size() - sent_, MSG_NOSIGNAL);
+    if (n > 0) { sent_ += static_cast<size_t>(n); continue; }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) return Status(StatusCode::kAgain, "");
+    return errnoStatus(StatusCode::kPeerClosed, "handshake send to " + peer, errno);
+  }
+  while (reading()) {
+    ssize_t n = ::recv(fd_.get(), in_.data() + have_, in_.size() - have_, 0);
+    if (n > 0) { have_ += static_cast<size_t>(n); continue; }
+    if (n == 0)
+      return Status(StatusCode::kPeerClosed, "peer " + peer + " closed the connection during the handshake");
+    if (errno == EAGAIN || errno == EINTR) return Status(StatusCode::kAgain, "");
+    return errnoStatus(StatusCode::kPeerClosed, "handshake recv from " + peer, errno);
+  }
+  return Status();
+}
+
+// ---------------- server ----------------
+
+ServerHandshake::ServerHandshake(UniqueFd fd, std::string peer, const Config* config,
+                                 Deadline deadline)
+    : io_(std::move(fd)), peer_(std::move(peer)), config_(config), deadline_(deadline) {
+  io_.expect(wire::kHelloSize);
+  randomBytes(nonce_.data(), nonce_.size());
+}
+
+short ServerHandshake::events() const { return io_.writing() ? POLLOUT : POLLIN; }
+
+void ServerHandshake::failWith(HandshakeStatus status, Status why, bool as_verdict) {
+  if (as_verdict) {
+    io_.queueWrite(wire::encodeVerdict({status, why.message()}));
+  } else {
+    wire::Welcome w;
+    w.status = status;
+    w.reason = why.message();
+    io_.queueWrite(wire::encodeWelcome(w));
+  }
+  io_.expect(0);
+  error_ = std::move(why);
+  state_ = State::kWriteThenFail;
+}
+
+void ServerHandshake::refuse(HandshakeStatus status, Status why) {
+  failWith(status, std::move(why), !config_->psk.empty());
+  (void)io_.step(peer_);  // best effort: the peer learns why
+  state_ = State::kFailed;
+}
+
+void ServerHandshake::onHello() {
+  std::span<const uint8_t, wire::kHelloSize> in(io_.input(), wire::kHelloSize);
+  Status s = wire::decodeHello(in, &hello_);
+  if (!s) {
+    return failWith(HandshakeStatus::kBadHello,
+                    Status(StatusCode::kProtocolError, "from " + peer_ + ": " + s.message()), false);
+  }
+  if (hello_.version != wire::kVersion) {
+    return failWith(HandshakeStatus::kBadVersion,
+                    Status(StatusCode::kProtocolError,
+                           "peer " + peer_ + " speaks farlink protocol v" +
+                               std::to_string(hello_.version) + "; this side speaks v" +
+                               std::to_string(wire::kVersion) + " (upgrade one side)"),
+                    false);
+  }
+  bool client_psk = (hello_.capabilities & wire::kCapPsk) != 0;
+  bool server_psk = !config_->psk.empty();
+  if (server_psk && !client_psk) {
+    return failWith(HandshakeStatus::kAuthRequired,
+                    Status(StatusCode::kUnauthenticated,
+                           "peer " + peer_ + " offered no pre-shared key; this listener requires "
+                           "one (set FARLINK_PSK on the client)"),
+                    false);
+  }
+  if (client_psk && !server_psk) {
+    return failWith(HandshakeStatus::kUnauthenticated,
+                    Status(StatusCode::kUnauthenticated,
+                           "peer " + peer_ + " wants PSK authentication but this listener has no "
+                           "key (set FARLINK_PSK on the listener)"),
+                    false);
+  }
+  wire::Welcome w;
+  w.capabilities = server_psk ? wire::kCapPsk : 0;
+  w.max_chunk = config_->max_chunk;
+  w.nonce = nonce_;
+  if (server_psk)
+    w.proof = wire::computeProof(config_->psk, wire::Role::kServer, hello_.session,
+                                 hello_.lane_index, hello_.nonce, nonce_);
+  io_.queueWrite(wire::encodeWelcome(w));
+  io_.expect(server_psk ? wire::Proof{}.size() : 0);
+  state_ = server_psk ? State::kReadProof : State::kWriteWelcome;
+}
+
+bool ServerHandshake::advance() {
+  for (;;) {
+    if (state_ == State::kDone || state_ == State::kFailed) return true;
+    Status s = io_.step(peer_);
+    if (s.code() == StatusCode::kAgain) return false;
+    if (!s) {
+      if (state_ != State::kWriteThenFail) error_ = s;
+      state_ = State::kFailed;
+      return true;
+    }
+    switch (state_) {
+      case State::kReadHello: onHello(); break;
+      case State::kWriteWelcome: state_ = State::kDone; break;
+      case State::kReadProof: {
+        wire::Proof got{};
+        std::memcpy(got.data(), io_.input(), got.size());
+        wire::Proof want = wire::computeProof(config_->psk, wire::Role::kClient, hello_.session,
+                                              hello_.lane_index, hello_.nonce, nonce_);
+        if (!wire::proofEqual(got, want)) {
+          failWith(HandshakeStatus::kUnauthenticated,
+                   Status(StatusCode::kUnauthenticated,
+                          "peer " + peer_ + " failed PSK authentication (wrong pre-shared key)"),
+                   true);
+          break;
+        }
+        io_.queueWrite(wire::encodeVerdict({HandshakeStatus::kOk, ""}));
+        state_ = State::kWriteVerdict;
+        break;
+      }
+      case State::kWriteVerdict: state_ = State::kDone; break;
+      case State::kWriteThenFail: state_ = State::kFailed; break;
+      case State::kDone:
+      case State::kFailed: break;
+    }
+  }
+}
+
+// ---------------- client ----------------
+
+ClientHandshake::ClientHandshake(UniqueFd fd, std::string peer, const Config* config,
+                                 uint16_t lane_index)
+    : io_(std::move(fd)), peer_(std::move(peer)), config_(config), lane_index_(lane_index) {
+  randomBytes(nonce_.data(), nonce_.size());
+}
+
+short ClientHandshake::events() const {
+  return (state_ == State::kConnecting || io_.writing()) ? POLLOUT : POLLIN;
+}
+
+bool ClientHandshake::fail(Status s) {
+  error_ = std::move(s);
+  state_ = State::kFailed;
+  return true;
+}
+
+static StatusCode codeForRefusal(HandshakeStatus s) {
+  switch (s) {
+    case HandshakeStatus::kAuthRequired:
+    case HandshakeStatus::kUnauthenticated: return StatusCode::kUnauthenticated;
+    case HandshakeStatus::kBusy: return StatusCode::kResourceExhausted;
+    default: return StatusCode::kProtocolError;
+  }
+}
+
+void ClientHandshake::onWelcome() {
+  auto refused = [&](HandshakeStatus st, const std::string& reason) {
+    fail(Status(codeForRefusal(st), "peer " + peer_ + " refused lane " +
+                                        std::to_string(lane_index_) + ": " +
+                                        wire::handshakeStatusName(st) +
+                                        (reason.empty() ? "" : " (" + reason + ")")));
+  };
+  if (welcome_.status != HandshakeStatus::kOk) return refused(welcome_.status, welcome_.reason);
+  if (welcome_.version != wire::kVersion) {
+    fail(Status(StatusCode::kProtocolError,
+                "peer " + peer_ + " speaks farlink protocol v" +
+                    std::to_string(welcome_.version) + "; this side speaks v" +
+                    std::to_string(wire::kVersion)));
+    return;
+  }
+  if (config_->psk.empty()) {
+    state_ = State::kDone;
+    return;
+  }
+  if ((welcome_.capabilities & wire::kCapPsk) == 0) {
+    fail(Status(StatusCode::kUnauthenticated,
+                "peer " + peer_ + " did not authenticate with the pre-shared key"));
+    return;
+  }
+  wire::Proof want = wire::computeProof(config_->psk, wire::Role::kServer, config_->session,
+                                        lane_index_, nonce_, welcome_.nonce);
+  if (!wire::proofEqual(want, welcome_.proof)) {
+    fail(Status(StatusCode::kUnauthenticated,
+                "peer " + peer_ + " failed PSK authentication (wrong pre-shared key on one side)"));
+    return;
+  }
+  wire::Proof mine = wire::computeProof(config_->psk, wire::Role::kClient, config_->session,
+                                        lane_index_, nonce_, welcome_.nonce);
+  io_.queueWrite(std::string(reinterpret_cast<const char*>(mine.data()), mine.size()));
+  io_.expect(wire::kVerdictFixedSize);
+  state_ = State::kProof;
+}
+
+bool ClientHandshake::advance() {
+  for (;;) {
+    if (state_ == State::kDone || state_ == State::kFailed) return true;
+    if (state_ == State::kConnecting) {
+      if (Status s = finishConnect(io_.fd(), peer_); !s) return fail(s);
+      wire::Hello h;
+      h.capabilities = config_->psk.empty() ? 0 : wire::kCapPsk;
+      h.lane_index = lane_index_;
+      h.lane_count = config_->lane_count;
+      h.max_chunk = config_->max_chunk;
+      h.session = config_->session;
+      h.nonce = nonce_;
+      uint8_t buf[wire::kHelloSize];
+      wire::encodeHello(h, buf);
+      io_.queueWrite(std::string(reinterpret_cast<char*>(buf), sizeof buf));
+      io_.expect(wire::kWelcomeFixedSize);
+      state_ = State::kHello;
+    }
+    Status s = io_.step(peer_);
+    if (s.code() == StatusCode::kAgain) return false;
+    if (!s) return fail(s);
+    size_t reason_len = 0;
+    switch (state_) {
+      case State::kHello: {
+        std::span<const uint8_t, wire::kWelcomeFixedSize> in(io_.input(), wire::kWelcomeFixedSize);
+        if (Status d = wire::decodeWelcomeFixed(in, &welcome_, &reason_len); !d)
+          return fail(Status(StatusCode::kProtocolError, "from " + peer_ + ": " + d.message()));
+        if (reason_len > 0) {
+          io_.expect(reason_len);
+          state_ = State::kWelcomeReason;
+        } else {
+          onWelcome();
+        }
+        break;
+      }
+      case State::kWelcomeReason:
+        welcome_.reason = io_.inputText();
+        onWelcome();
+        break;
+      case State::kProof: {
+        std::span<const uint8_t, wire::kVerdictFixedSize> in(io_.input(), wire::kVerdictFixedSize);
+        if (Status d = wire::decodeVerdictFixed(in, &verdict_, &reason_len); !d)
+          return fail(Status(StatusCode::kProtocolError, "from " + peer_ + ": " + d.message()));
+        if (reason_len > 0) {
+          io_.expect(reason_len);
+          state_ = State::kVerdictReason;
+          break;
+        }
+        [[fallthrough]];
+      }
+      case State::kVerdictReason:
+        if (state_ == State::kVerdictReason) verdict_.reason = io_.inputText();
+        if (verdict_.status != HandshakeStatus::kOk)
+          return fail(Status(codeForRefusal(verdict_.status),
+                             "peer " + peer_ + " refused lane " + std::to_string(lane_index_) +
+                                 ": " + wire::handshakeStatusName(verdict_.status) +
+                                 (verdict_.reason.empty() ? "" : " (" + verdict_.reason + ")")));
+        state_ = State::kDone;
+        break;
+      default: break;
+    }
+  }
+}
+
+}  // namespace farlink::tcp

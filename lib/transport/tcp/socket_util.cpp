@@ -1,0 +1,165 @@
+#include "transport/tcp/socket_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace farlink::tcp {
+
+Status errnoStatus(StatusCode code, const std::string& what, int err) {
+  return Status(code, what + ": " + std::strerror(err), err);
+}
+
+namespace {
+
+std::string sockaddrName(const sockaddr_storage& ss) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (ss.ss_family == AF_INET) {
+    auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+    port = ntohs(a->sin_port);
+    return std::string(host) + ":" + std::to_string(port);
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+    port = ntohs(a->sin6_port);
+    return "[" + std::string(host) + "]:" + std::to_string(port);
+  }
+  return "?";
+}
+
+Result<addrinfo*> resolve(const Uri& uri, bool passive) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = passive ? AI_PASSIVE : 0;
+  addrinfo* res = nullptr;
+  std::string port = std::to_string(uri.port);
+  int rc = getaddrinfo(uri.host.c_str(), port.c_str(), &hints, &res);
+  if (rc != 0)
+    return Status(StatusCode::kInvalidArgument,
+                  "cannot resolve " + uri.hostPort() + ": " + gai_strerror(rc));
+  return res;
+}
+
+StatusCode connectErrorCode(int err) {
+  return (err == ECONNREFUSED || err == ECONNRESET) ? StatusCode::kPeerClosed
+         : err == ETIMEDOUT                         ? StatusCode::kTimedOut
+                                                    : StatusCode::kIoError;
+}
+
+}  // namespace
+
+Result<UniqueFd> startConnect(const Uri& uri) {
+  auto res = resolve(uri, false);
+  if (!res) return res.status();
+  Status last(StatusCode::kIoError, "cannot connect to " + uri.hostPort() + ": no address");
+  for (addrinfo* ai = *res; ai != nullptr; ai = ai->ai_next) {
+    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                         ai->ai_protocol));
+    if (!fd.valid()) {
+      last = errnoStatus(StatusCode::kIoError, "cannot create a socket for " + uri.hostPort(), errno);
+      continue;
+    }
+    if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {
+      freeaddrinfo(*res);
+      return fd;
+    }
+    int err = errno;
+    last = errnoStatus(connectErrorCode(err), "cannot connect to " + uri.hostPort(), err);
+  }
+  freeaddrinfo(*res);
+  return last;
+}
+
+Status finishConnect(int fd, const std::string& peer) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) return errnoStatus(connectErrorCode(err), "cannot connect to " + peer, err);
+  return Status();
+}
+
+Result<UniqueFd> listenOn(const Uri& uri, int backlog) {
+  auto res = resolve(uri, true);
+  if (!res) return res.status();
+  Status last(StatusCode::kIoError, "cannot listen on " + uri.hostPort() + ": no address");
+  for (addrinfo* ai = *res; ai != nullptr; ai = ai->ai_next) {
+    UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                         ai->ai_protocol));
+    if (!fd.valid()) continue;
+    int one = 1;
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) != 0 || ::listen(fd.get(), backlog) != 0) {
+      last = errnoStatus(StatusCode::kIoError, "cannot listen on " + uri.hostPort(), errno);
+      continue;
+    }
+    freeaddrinfo(*res);
+    return fd;
+  }
+  freeaddrinfo(*res);
+  return last;
+}
+
+uint16_t localPort(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return 0;
+  if (ss.ss_family == AF_INET) return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
+  if (ss.ss_family == AF_INET6) return ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port);
+  return 0;
+}
+
+std::string peerName(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return "?";
+  return sockaddrName(ss);
+}
+
+Status setNonBlocking(int fd, bool on) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return errnoStatus(StatusCode::kIoError, "fcntl(F_GETFL)", errno);
+  fl = on ? (fl | O_NONBLOCK) : (fl & ~O_NONBLOCK);
+  if (fcntl(fd, F_SETFL, fl) != 0) return errnoStatus(StatusCode::kIoError, "fcntl(F_SETFL)", errno);
+  return Status();
+}
+
+Status tuneLane(int fd, const ChannelOptions& o, const std::string& peer) {
+  int one = 1;
+  if (o.nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0)
+    return errnoStatus(StatusCode::kIoError, "TCP_NODELAY on lane to " + peer, errno);
+  if (o.socket_buffer > 0) {
+    int sz = static_cast<int>(o.socket_buffer);
+    // The kernel caps these at net.core.{w,r}mem_max; not an error.
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
+  }
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  return Status();
+}
+
+Status pollFd(int fd, short events, Deadline deadline, const std::string& what) {
+  for (;;) {
+    int ms = -1;
+    if (deadline != Deadline::max()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return Status(StatusCode::kTimedOut, what);
+      ms = static_cast<int>(std::min<int64_t>(left.count() + 1, INT32_MAX));
+    }
+    pollfd p{fd, events, 0};
+    int rc = ::poll(&p, 1, ms);
+    if (rc > 0) return Status();
+    if (rc < 0 && errno != EINTR) return errnoStatus(StatusCode::kIoError, what, errno);
+  }
+}
+
+}  // namespace farlink::tcp

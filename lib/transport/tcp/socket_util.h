@@ -1,0 +1,33 @@
+// Socket helpers for the TCP datapath's control path (connect, accept,
+// options). Errors name the peer and the operation.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+
+#include "core/channel_impl.h"
+#include "core/unique_fd.h"
+
+namespace farlink::tcp {
+
+// Resolves uri.host and starts a non-blocking connect; completion is seen by
+// poll(POLLOUT) and checked with finishConnect().
+Result<UniqueFd> startConnect(const Uri& uri);
+Status finishConnect(int fd, const std::string& peer);
+
+// A listening socket bound to uri (host "0.0.0.0", "::" or an address).
+Result<UniqueFd> listenOn(const Uri& uri, int backlog);
+uint16_t localPort(int fd);
+std::string peerName(int fd);  // "10.0.0.2:51234"
+
+Status setNonBlocking(int fd, bool on);
+// TCP_NODELAY, buffer sizes, keepalive: options every lane gets.
+Status tuneLane(int fd, const ChannelOptions& options, const std::string& peer);
+
+// Waits for `events` on fd until the deadline; kTimedOut names `what`.
+Status pollFd(int fd, short events, Deadline deadline, const std::string& what);
+
+Status errnoStatus(StatusCode code, const std::string& what, int err);
+
+}  // namespace farlink::tcp

@@ -1,0 +1,78 @@
+// Client side of the TCP datapath: open every lane in parallel, run the
+// per-lane handshakes under one deadline, then hand the lanes to a channel.
+#include <poll.h>
+
+#include <cerrno>
+
+#include "transport/tcp/handshake.h"
+#include "transport/tcp/socket_util.h"
+#include "transport/tcp/tcp_channel.h"
+
+namespace farlink::tcp {
+
+std::string hexOf(const uint8_t* p, size_t n) {
+  static const char* d = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    s += d[p[i] >> 4];
+    s += d[p[i] & 15];
+  }
+  return s;
+}
+
+Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOptions& o) {
+  Deadline deadline = Clock::now() + o.connect_timeout;
+  std::string peer = uri.hostPort();
+  ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
+                              static_cast<uint16_t>(o.lanes)};
+  randomBytes(cfg.session.data(), cfg.session.size());
+
+  std::vector<std::unique_ptr<ClientHandshake>> hs;
+  for (int i = 0; i < o.lanes; ++i) {
+    auto fd = startConnect(uri);
+    if (!fd) return fd.status();
+    hs.push_back(std::make_unique<ClientHandshake>(std::move(fd.value()), peer, &cfg,
+                                                   static_cast<uint16_t>(i)));
+  }
+  for (;;) {
+    std::vector<pollfd> pfds;
+    std::vector<ClientHandshake*> who;
+    for (auto& h : hs) {
+      if (h->ok()) continue;
+      pfds.push_back({h->fd(), h->events(), 0});
+      who.push_back(h.get());
+    }
+    if (pfds.empty()) break;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0)
+      return Status(StatusCode::kTimedOut,
+                    "cannot connect to " + peer + ": no answer to the farlink handshake within " +
+                        std::to_string(o.connect_timeout.count()) + " ms");
+    int rc = ::poll(pfds.data(), pfds.size(), static_cast<int>(left.count()) + 1);
+    if (rc < 0 && errno != EINTR) return errnoStatus(StatusCode::kIoError, "poll", errno);
+    for (size_t i = 0; i < pfds.size(); ++i) {
+      if (pfds[i].revents == 0) continue;
+      if (who[i]->advance() && !who[i]->ok()) return who[i]->error();
+    }
+  }
+
+  TcpChannel::Setup setup;
+  setup.peer = peer;
+  setup.session_hex = hexOf(cfg.session.data(), cfg.session.size());
+  setup.local_chunk = cfg.max_chunk;
+  setup.peer_chunk = hs[0]->peerMaxChunk();
+  setup.authenticated = !o.psk.empty();
+  setup.options = o;
+  for (auto& h : hs) {
+    if (h->peerMaxChunk() != setup.peer_chunk)
+      return Status(StatusCode::kProtocolError, "peer " + peer + " announced different chunk sizes on its lanes");
+    UniqueFd fd = h->takeFd();
+    if (Status s = tuneLane(fd.get(), o, peer); !s) return s;
+    setup.lanes.push_back(std::move(fd));
+  }
+  auto ch = TcpChannel::create(std::move(setup));
+  if (!ch) return ch.status();
+  return std::shared_ptr<ChannelImpl>(std::move(ch.value()));
+}
+
+}  // namespace farlink::tcp

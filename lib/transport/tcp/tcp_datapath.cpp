@@ -1,0 +1,315 @@
+// The per-byte path of the TCP datapath: batching chunks into sendmsg,
+// parsing frames out of each lane's stream, and handling completions.
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "transport/tcp/socket_util.h"
+#include "transport/tcp/tcp_channel.h"
+
+namespace farlink::tcp {
+namespace {
+
+constexpr uint64_t kWakeData = ~uint64_t{0};
+enum Op : uint64_t { kRecvOp = 0, kSendOp = 1 };
+uint64_t opData(const Lane& l, Op op) { return uint64_t(l.index) * 2 + op; }
+
+}  // namespace
+
+io_uring_sqe* TcpChannel::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  if (s == nullptr) {  // SQ full: hand what we have to the kernel first
+    io_uring_submit(&ring_);
+    s = io_uring_get_sqe(&ring_);
+  }
+  return s;
+}
+
+void TcpChannel::armAll() {
+  if (!failed_.isOk()) return;
+  if (peer_gone_ && !sendq_failed_) {
+    bool busy = false;
+    for (auto& l : lanes_) busy |= l->send_busy;
+    if (!busy) {
+      sendq_.failAll(Status(StatusCode::kPeerClosed,
+                            "peer " + setup_.peer + " closed the channel before this message was sent"));
+      sendq_failed_ = true;
+    }
+  }
+  size_t n = lanes_.size();
+  for (size_t k = 0; k < n; ++k) armSend(*lanes_[(next_lane_ + k) % n]);
+  next_lane_ = (next_lane_ + 1) % n;
+  for (auto& l : lanes_) armRecv(*l);
+  if (!wake_armed_) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_read(s, wake_fd_.get(), &wake_buf_, sizeof wake_buf_, 0);
+    io_uring_sqe_set_data64(s, kWakeData);
+    wake_armed_ = true;
+  }
+}
+
+void TcpChannel::armSend(Lane& lane) {
+  if (lane.send_busy || lane.close_frame_sent) return;
+  size_t nio = 0, bytes = 0;
+  lane.batch.clear();
+  lane.close_in_batch = false;
+  while (!peer_gone_ && lane.batch.size() < kMaxBatchFrames && bytes < kBatchBytes) {
+    auto c = sendq_.take();
+    if (!c) break;
+    wire::FrameHeader h{wire::FrameType::kData, c->len, c->msg->seq, c->msg->tag, c->offset,
+                        c->msg->size};
+    uint8_t* hdr = lane.hdr[lane.batch.size()].data();
+    wire::encodeFrame(h, hdr);
+    lane.iov[nio++] = {hdr, wire::kFrameHeaderSize};
+    if (c->len > 0) lane.iov[nio++] = {const_cast<uint8_t*>(c->msg->data + c->offset), c->len};
+    bytes += wire::kFrameHeaderSize + c->len;
+    lane.batch.push_back(*c);
+  }
+  if (lane.batch.empty() && goodbye_ && !sendq_.hasChunks()) {
+    wire::FrameHeader h{wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0};
+    uint8_t* hdr = lane.hdr[0].data();
+    wire::encodeFrame(h, hdr);
+    lane.iov[nio++] = {hdr, wire::kFrameHeaderSize};
+    bytes = wire::kFrameHeaderSize;
+    lane.close_in_batch = true;
+  }
+  if (nio == 0) return;
+  lane.mh = msghdr{};
+  lane.mh.msg_iov = lane.iov.data();
+  lane.mh.msg_iovlen = nio;
+  lane.batch_left = bytes;
+  io_uring_sqe* s = sqe();
+  io_uring_prep_sendmsg(s, lane.fd.get(), &lane.mh, MSG_NOSIGNAL | MSG_WAITALL);
+  io_uring_sqe_set_data64(s, opData(lane, kSendOp));
+  lane.send_busy = true;
+  ++ops_in_flight_;
+}
+
+void TcpChannel::armRecv(Lane& lane) {
+  using Rx = Lane::RxState;
+  if (lane.recv_busy || (lane.rx != Rx::kHeader && lane.rx != Rx::kPayload)) return;
+  io_uring_sqe* s = nullptr;
+  size_t buffered = lane.rend - lane.rpos;
+  if (lane.rx == Rx::kPayload && buffered == 0 && lane.dest && lane.remaining >= kDirectMin) {
+    // Large payload: straight into the destination, no staging copy.
+    s = sqe();
+    io_uring_prep_recv(s, lane.fd.get(), lane.dest, lane.remaining, MSG_WAITALL);
+    lane.recv_direct = true;
+  } else {
+    if (lane.rpos > 0) {  // keep the unparsed tail at the front
+      std::memmove(lane.staging.get(), lane.staging.get() + lane.rpos, buffered);
+      lane.rpos = 0;
+      lane.rend = buffered;
+    }
+    size_t want = kStagingBytes - lane.rend;
+    // After a large payload the next header likely precedes another one: read
+    // just the header so that payload can go direct too.
+    if (lane.rx == Rx::kHeader && lane.last_was_large && buffered < wire::kFrameHeaderSize)
+      want = wire::kFrameHeaderSize - buffered;
+    s = sqe();
+    io_uring_prep_recv(s, lane.fd.get(), lane.staging.get() + lane.rend, want, 0);
+    lane.recv_direct = false;
+  }
+  io_uring_sqe_set_data64(s, opData(lane, kRecvOp));
+  lane.recv_busy = true;
+  ++ops_in_flight_;
+}
+
+void TcpChannel::onCompletion(uint64_t data, int res) {
+  if (data == kWakeData) {
+    wake_armed_ = false;
+    return;
+  }
+  Lane& lane = *lanes_[data / 2];
+  --ops_in_flight_;
+  if (data % 2 == kSendOp) onSent(lane, res);
+  else onReceived(lane, res);
+}
+
+void TcpChannel::onSent(Lane& lane, int res) {
+  if (!failed_.isOk()) {
+    lane.send_busy = false;
+    return;
+  }
+  if (res < 0) {
+    lane.send_busy = false;
+    int err = -res;
+    StatusCode code = (err == EPIPE || err == ECONNRESET) ? StatusCode::kPeerClosed : StatusCode::kIoError;
+    return fail(errnoStatus(code, "send on lane " + std::to_string(lane.index) + " to " + setup_.peer, err));
+  }
+  size_t sent = static_cast<size_t>(res);
+  lane.stats.bytes_sent += sent;
+  if (sent < lane.batch_left) {  // short send: resubmit the rest, order kept
+    lane.batch_left -= sent;
+    while (sent > 0) {
+      iovec& v = lane.mh.msg_iov[0];
+      size_t take = std::min(sent, v.iov_len);
+      v.iov_base = static_cast<uint8_t*>(v.iov_base) + take;
+      v.iov_len -= take;
+      sent -= take;
+      if (v.iov_len == 0) {
+        lane.mh.msg_iov++;
+        lane.mh.msg_iovlen--;
+      }
+    }
+    io_uring_sqe* s = sqe();
+    io_uring_prep_sendmsg(s, lane.fd.get(), &lane.mh, MSG_NOSIGNAL | MSG_WAITALL);
+    io_uring_sqe_set_data64(s, opData(lane, kSendOp));
+    ++ops_in_flight_;
+    return;
+  }
+  lane.send_busy = false;
+  for (const ChunkRef& c : lane.batch) {
+    lane.stats.chunks_sent++;
+    sendq_.done(c);
+  }
+  lane.batch.clear();
+  if (lane.close_in_batch) {
+    lane.close_frame_sent = true;
+    ::shutdown(lane.fd.get(), SHUT_WR);  // the peer sees EOF after our CLOSE
+  }
+}
+
+void TcpChannel::onReceived(Lane& lane, int res) {
+  lane.recv_busy = false;
+  if (!failed_.isOk()) return;
+  std::string where = "lane " + std::to_string(lane.index) + " from " + setup_.peer;
+  if (res == 0) {
+    if (lane.peer_closed && !lane.recv_direct && lane.rpos == lane.rend) {
+      lane.rx = Lane::RxState::kDone;
+      return;
+    }
+    return fail(Status(StatusCode::kPeerClosed,
+                       "peer " + setup_.peer + " closed lane " + std::to_string(lane.index) +
+                           " without a goodbye (its process exited or the connection was reset)"));
+  }
+  if (res < 0) {
+    int err = -res;
+    if (err == EINTR || err == EAGAIN) return;  // re-armed by the next pass
+    StatusCode code = (err == ECONNRESET || err == EPIPE) ? StatusCode::kPeerClosed : StatusCode::kIoError;
+    return fail(errnoStatus(code, "recv on " + where, err));
+  }
+  lane.stats.bytes_received += static_cast<size_t>(res);
+  if (lane.recv_direct) {
+    lane.recv_direct = false;
+    lane.dest += res;
+    lane.remaining -= static_cast<uint64_t>(res);
+    if (lane.remaining > 0) return;  // short read: armRecv continues direct
+    matcher_.chunkDone(lane.msg, lane.cur.chunk_len);
+    lane.stats.chunks_received++;
+    lane.rx = Lane::RxState::kHeader;
+    lane.last_was_large = true;
+    return;
+  }
+  lane.rend += static_cast<size_t>(res);
+  parse(lane);
+}
+
+bool TcpChannel::routeCurrent(Lane& lane) {
+  ReceiveMatcher::Route r = matcher_.route(lane.cur);
+  switch (r.action) {
+    case ReceiveMatcher::Action::kError:
+      fail(Status(r.error.code(), r.error.message() + " on lane " + std::to_string(lane.index)));
+      return false;
+    case ReceiveMatcher::Action::kStall:
+      lane.rx = Lane::RxState::kStalled;
+      return false;
+    case ReceiveMatcher::Action::kDeliver:
+      lane.msg = r.msg;
+      lane.dest = r.dest;
+      lane.remaining = lane.cur.chunk_len;
+      lane.rx = Lane::RxState::kPayload;
+      return true;
+  }
+  return false;
+}
+
+void TcpChannel::parse(Lane& lane) {
+  using Rx = Lane::RxState;
+  wire::FrameLimits limits{setup_.peer_chunk, setup_.options.max_message_size};
+  for (;;) {
+    if (!failed_.isOk()) return;
+    size_t avail = lane.rend - lane.rpos;
+    if (lane.rx == Rx::kHeader) {
+      if (avail < wire::kFrameHeaderSize) return;
+      std::span<const uint8_t, wire::kFrameHeaderSize> in(lane.staging.get() + lane.rpos,
+                                                          wire::kFrameHeaderSize);
+      if (Status s = wire::decodeFrame(in, limits, &lane.cur); !s)
+        return fail(Status(StatusCode::kProtocolError, "peer " + setup_.peer + " on lane " +
+                                                           std::to_string(lane.index) + ": " +
+                                                           s.message()));
+      lane.rpos += wire::kFrameHeaderSize;
+      if (lane.peer_closed)
+        return fail(Status(StatusCode::kProtocolError, "peer " + setup_.peer +
+                                                           " sent a frame after CLOSE on lane " +
+                                                           std::to_string(lane.index)));
+      if (lane.cur.type == wire::FrameType::kClose) {
+        onCloseFrame(lane);
+        continue;
+      }
+      if (!routeCurrent(lane)) return;
+      continue;
+    }
+    if (lane.rx != Rx::kPayload) return;
+    size_t n = static_cast<size_t>(std::min<uint64_t>(avail, lane.remaining));
+    if (lane.dest != nullptr && n > 0) {
+      std::memcpy(lane.dest, lane.staging.get() + lane.rpos, n);
+      lane.dest += n;
+    }
+    lane.rpos += n;
+    lane.remaining -= n;
+    if (lane.remaining > 0) return;  // need more bytes
+    matcher_.chunkDone(lane.msg, lane.cur.chunk_len);
+    lane.stats.chunks_received++;
+    lane.last_was_large = lane.cur.chunk_len >= kDirectMin;
+    lane.rx = Rx::kHeader;
+  }
+}
+
+void TcpChannel::onCloseFrame(Lane& lane) {
+  lane.peer_closed = true;
+  lane.peer_total = lane.cur.msg_seq;
+  for (auto& l : lanes_)
+    if (!l->peer_closed) return;
+  for (auto& l : lanes_)
+    if (l->peer_total != lane.peer_total)
+      return fail(Status(StatusCode::kProtocolError,
+                         "peer " + setup_.peer + " announced different message totals on its lanes"));
+  if (matcher_.announced() != lane.peer_total)
+    return fail(Status(StatusCode::kProtocolError,
+                       "peer " + setup_.peer + " closed after " + std::to_string(lane.peer_total) +
+                           " messages but only " + std::to_string(matcher_.announced()) +
+                           " arrived"));
+  peer_gone_ = true;
+  goodbye_ = true;  // answer with our own goodbye so the peer's close() ends
+  matcher_.setPeerGone(Status(StatusCode::kPeerClosed, "peer " + setup_.peer + " closed the channel"));
+}
+
+void TcpChannel::retryStalled() {
+  while (matcher_.generation() != stalled_gen_ && failed_.isOk()) {
+    stalled_gen_ = matcher_.generation();
+    for (auto& l : lanes_)
+      if (l->rx == Lane::RxState::kStalled && routeCurrent(*l)) parse(*l);
+  }
+}
+
+void TcpChannel::fail(Status why) {
+  if (!failed_.isOk()) return;
+  failed_ = std::move(why);
+  // Shutting the sockets down makes every kernel op in flight finish soon;
+  // requests are failed once none of them can touch user memory any more.
+  for (auto& l : lanes_) {
+    ::shutdown(l->fd.get(), SHUT_RDWR);
+    l->stats.up = false;
+  }
+}
+
+void TcpChannel::finishFailure() {
+  if (failure_reported_) return;
+  failure_reported_ = true;
+  sendq_.failAll(failed_);
+  matcher_.failAll(failed_);
+}
+
+}  // namespace farlink::tcp

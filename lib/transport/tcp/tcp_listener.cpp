@@ -1,0 +1,203 @@
+// Server side of the TCP datapath: accepts lanes, runs their handshakes
+// concurrently under per-connection deadlines, groups lanes by session and
+// hands out a channel once all of a session's lanes have arrived. A bad
+// peer is refused and recorded; it never ends accept() for the others.
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <map>
+
+#include "transport/tcp/handshake.h"
+#include "transport/tcp/socket_util.h"
+#include "transport/tcp/tcp_channel.h"
+
+namespace farlink::tcp {
+
+std::string hexOf(const uint8_t* p, size_t n);
+Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOptions& o);
+
+namespace {
+
+constexpr size_t kMaxPendingHandshakes = 1024;
+constexpr size_t kMaxPendingSessions = 256;
+constexpr size_t kMaxRejectionsKept = 1024;
+
+struct PendingSession {
+  wire::Hello first;
+  std::string peer;
+  std::vector<UniqueFd> lanes;
+  int have = 0;
+  Deadline deadline;
+};
+
+class TcpListener final : public ListenerImpl {
+ public:
+  TcpListener(UniqueFd fd, Uri uri, ChannelOptions o)
+      : fd_(std::move(fd)), uri_(std::move(uri)), opts_(std::move(o)),
+        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size)} {
+    uri_.port = localPort(fd_.get());
+  }
+
+  uint16_t port() const override { return uri_.port; }
+  std::string uri() const override { return "tcp://" + uri_.hostPort(); }
+  std::vector<Status> rejections() override { return std::exchange(rejections_, {}); }
+
+  Result<std::shared_ptr<ChannelImpl>> accept(Deadline deadline) override {
+    for (;;) {
+      expire();
+      if (auto ch = takeReadySession()) return ch;
+      Deadline wake = deadline;
+      for (auto& h : pending_) wake = std::min(wake, h->deadline());
+      for (auto& [id, s] : sessions_) wake = std::min(wake, s.deadline);
+      std::vector<pollfd> pfds{{fd_.get(), POLLIN, 0}};
+      for (auto& h : pending_) pfds.push_back({h->fd(), h->events(), 0});
+      int ms = -1;
+      if (wake != Deadline::max()) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now());
+        ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, INT32_MAX));
+      }
+      int rc = ::poll(pfds.data(), pfds.size(), ms);
+      if (rc < 0 && errno != EINTR) return errnoStatus(StatusCode::kIoError, "poll on " + uri(), errno);
+      if (pfds[0].revents & POLLIN) acceptNew();
+      // Advance handshakes that are ready; finished ones leave the list.
+      std::vector<std::unique_ptr<ServerHandshake>> still;
+      for (size_t i = 0; i < pending_.size(); ++i) {
+        auto& h = pending_[i];
+        bool ready = i + 1 < pfds.size() && pfds[i + 1].revents != 0;
+        if (!ready || !h->advance()) {
+          still.push_back(std::move(h));
+          continue;
+        }
+        if (h->ok()) addLane(*h);
+        else reject(h->error());
+      }
+      // Connections accepted during this pass sit beyond pfds; keep them.
+      for (size_t i = still.size(); i < pending_.size(); ++i)
+        if (pending_[i]) still.push_back(std::move(pending_[i]));
+      pending_ = std::move(still);
+      if (auto ch = takeReadySession()) return ch;
+      if (Clock::now() >= deadline)
+        return Status(StatusCode::kTimedOut, "no channel arrived on " + uri() + " in time");
+    }
+  }
+
+ private:
+  void reject(Status s) {
+    if (rejections_.size() < kMaxRejectionsKept) rejections_.push_back(std::move(s));
+  }
+
+  void acceptNew() {
+    for (;;) {
+      UniqueFd c(::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (!c.valid()) return;  // EAGAIN, or a connection that died in the backlog
+      std::string peer = peerName(c.get());
+      if (pending_.size() >= kMaxPendingHandshakes) {
+        reject(Status(StatusCode::kResourceExhausted,
+                      "refused " + peer + ": " + std::to_string(kMaxPendingHandshakes) +
+                          " handshakes already in progress"));
+        continue;
+      }
+      pending_.push_back(std::make_unique<ServerHandshake>(std::move(c), peer, &cfg_,
+                                                           Clock::now() + opts_.connect_timeout));
+    }
+  }
+
+  void expire() {
+    Deadline now = Clock::now();
+    std::erase_if(pending_, [&](const auto& h) {
+      if (h->deadline() > now) return false;
+      reject(Status(StatusCode::kTimedOut, "peer " + h->peer() + " did not finish the handshake within " +
+                                               std::to_string(opts_.connect_timeout.count()) + " ms"));
+      return true;
+    });
+    std::erase_if(sessions_, [&](const auto& kv) {
+      if (kv.second.deadline > now) return false;
+      reject(Status(StatusCode::kTimedOut,
+                    "peer " + kv.second.peer + ": only " + std::to_string(kv.second.have) + " of " +
+                        std::to_string(kv.second.first.lane_count) + " lanes arrived in time"));
+      return true;
+    });
+  }
+
+  void addLane(ServerHandshake& h) {
+    const wire::Hello& hello = h.hello();
+    auto it = sessions_.find(hello.session);
+    if (it == sessions_.end()) {
+      if (sessions_.size() >= kMaxPendingSessions) {
+        h.refuse(wire::HandshakeStatus::kBusy, Status(StatusCode::kResourceExhausted,
+                                                      "too many half-open sessions; refused " + h.peer()));
+        return reject(h.error());
+      }
+      PendingSession s;
+      s.first = hello;
+      s.peer = h.peer();
+      s.lanes.resize(hello.lane_count);
+      s.deadline = h.deadline();
+      it = sessions_.emplace(hello.session, std::move(s)).first;
+    }
+    PendingSession& s = it->second;
+    if (hello.lane_count != s.first.lane_count || hello.max_chunk != s.first.max_chunk ||
+        s.lanes[hello.lane_index].valid()) {
+      return reject(Status(StatusCode::kProtocolError,
+                           "peer " + h.peer() + " sent lane " + std::to_string(hello.lane_index) +
+                               " that does not fit its session (duplicate or different lane count)"));
+    }
+    UniqueFd fd = h.takeFd();
+    if (Status st = tuneLane(fd.get(), opts_, h.peer()); !st) return reject(st);
+    s.lanes[hello.lane_index] = std::move(fd);
+    s.have++;
+  }
+
+  std::shared_ptr<ChannelImpl> takeReadySession() {
+    for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
+      PendingSession& s = it->second;
+      if (s.have != s.first.lane_count) continue;
+      TcpChannel::Setup setup;
+      setup.peer = s.peer;
+      setup.session_hex = hexOf(s.first.session.data(), s.first.session.size());
+      setup.local_chunk = cfg_.max_chunk;
+      setup.peer_chunk = s.first.max_chunk;
+      setup.authenticated = !opts_.psk.empty();
+      setup.options = opts_;
+      setup.lanes = std::move(s.lanes);
+      sessions_.erase(it);
+      auto ch = TcpChannel::create(std::move(setup));
+      if (!ch) {
+        reject(ch.status());
+        return nullptr;
+      }
+      return ch.value();
+    }
+    return nullptr;
+  }
+
+  UniqueFd fd_;
+  Uri uri_;
+  ChannelOptions opts_;
+  ServerHandshake::Config cfg_;
+  std::vector<std::unique_ptr<ServerHandshake>> pending_;
+  std::map<wire::SessionId, PendingSession> sessions_;
+  std::vector<Status> rejections_;
+};
+
+}  // namespace
+
+TransportFactory tcpTransport() {
+  TransportFactory f;
+  f.scheme = "tcp";
+  f.connect = connectTcp;
+  f.listen = [](const Uri& uri, const ChannelOptions& o) -> Result<std::unique_ptr<ListenerImpl>> {
+    auto fd = listenOn(uri, 1024);
+    if (!fd) return fd.status();
+    return std::unique_ptr<ListenerImpl>(std::make_unique<TcpListener>(std::move(fd.value()), uri, o));
+  };
+  return f;
+}
+
+}  // namespace farlink::tcp
+
+namespace farlink {
+TransportFactory tcpTransport() { return tcp::tcpTransport(); }
+}  // namespace farlink
