@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "farlink/memory.h"
 #include "farlink/options.h"
 #include "farlink/status.h"
 
@@ -99,6 +100,19 @@ class Channel {
   // Returns the received size.
   Result<size_t> recv(void* data, size_t capacity, uint64_t tag,
                       std::chrono::milliseconds timeout = kForever);
+
+  // One-sided: copies `size` bytes at `local` into the peer's registered
+  // region `key` at byte `offset`, without the peer's application taking
+  // part. Finishes once the peer has placed every byte; a refused access
+  // (unknown/deregistered region, no kRemoteWrite, out of bounds) fails the
+  // request with kInvalidArgument. `local` must stay valid until then.
+  Result<Request> iwrite(const void* local, size_t size, const RemoteKey& key, uint64_t offset);
+  // One-sided: fills `local` with `size` bytes of the peer's region at `offset`.
+  Result<Request> iread(void* local, size_t size, const RemoteKey& key, uint64_t offset);
+  Status write(const void* local, size_t size, const RemoteKey& key, uint64_t offset,
+               std::chrono::milliseconds timeout = kForever);
+  Status read(void* local, size_t size, const RemoteKey& key, uint64_t offset,
+              std::chrono::milliseconds timeout = kForever);
 
   // Moves bytes for up to `timeout` (0 = just what is ready now).
   Status progress(std::chrono::milliseconds timeout = std::chrono::milliseconds{0});

@@ -26,6 +26,21 @@ Result<const TransportFactory*> transportFor(const Uri& uri, std::string_view te
                     "'; use one of: " + known);
 }
 
+// What the key itself says can be refused here, before any byte moves.
+Status checkRemoteRange(const RemoteKey& key, size_t size, uint64_t offset, uint32_t need,
+                        const char* op) {
+  if (key.id == 0) return Status(StatusCode::kInvalidArgument, std::string(op) + ": empty RemoteKey");
+  if ((key.access & need) == 0)
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(op) + ": the RemoteKey does not grant remote " + op + " access");
+  if (offset > key.length || size > key.length - offset)
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(op) + ": range [" + std::to_string(offset) + ", +" +
+                      std::to_string(size) + ") lies outside the " + std::to_string(key.length) +
+                      "-byte region");
+  return Status();
+}
+
 Status cancelledNoChannel() {
   return Status(StatusCode::kCancelled, "the channel of this request was destroyed");
 }
@@ -91,6 +106,28 @@ Result<Request> Channel::isend(const void* data, size_t size, uint64_t tag) {
 }
 Result<Request> Channel::irecv(void* data, size_t capacity, uint64_t tag) {
   return impl_->irecv(data, capacity, tag);
+}
+
+Result<Request> Channel::iwrite(const void* local, size_t size, const RemoteKey& key,
+                                uint64_t offset) {
+  if (Status s = checkRemoteRange(key, size, offset, kRemoteWrite, "write"); !s) return s;
+  if (local == nullptr && size > 0) return Status(StatusCode::kInvalidArgument, "write: null buffer");
+  return impl_->iwrite(local, size, key, offset);
+}
+Result<Request> Channel::iread(void* local, size_t size, const RemoteKey& key, uint64_t offset) {
+  if (Status s = checkRemoteRange(key, size, offset, kRemoteRead, "read"); !s) return s;
+  if (local == nullptr && size > 0) return Status(StatusCode::kInvalidArgument, "read: null buffer");
+  return impl_->iread(local, size, key, offset);
+}
+Status Channel::write(const void* local, size_t size, const RemoteKey& key, uint64_t offset,
+                      std::chrono::milliseconds timeout) {
+  auto r = iwrite(local, size, key, offset);
+  return r ? r->wait(timeout) : r.status();
+}
+Status Channel::read(void* local, size_t size, const RemoteKey& key, uint64_t offset,
+                     std::chrono::milliseconds timeout) {
+  auto r = iread(local, size, key, offset);
+  return r ? r->wait(timeout) : r.status();
 }
 
 Status Channel::send(const void* data, size_t size, uint64_t tag,

@@ -24,6 +24,10 @@ class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
   virtual ~ChannelImpl() = default;
   virtual Result<Request> isend(const void* data, size_t size, uint64_t tag) = 0;
   virtual Result<Request> irecv(void* data, size_t capacity, uint64_t tag) = 0;
+  virtual Result<Request> iwrite(const void* local, size_t size, const RemoteKey& key,
+                                 uint64_t offset) = 0;
+  virtual Result<Request> iread(void* local, size_t size, const RemoteKey& key,
+                                uint64_t offset) = 0;
   // Drives I/O until `req` is done or the deadline passes (kTimedOut).
   virtual Status wait(RequestState& req, Deadline deadline) = 0;
   // Drives I/O once; blocks up to the deadline only if nothing is ready.

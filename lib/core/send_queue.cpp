@@ -17,6 +17,19 @@ uint64_t SendQueue::push(std::shared_ptr<RequestState> req, const uint8_t* data,
   return msgs_.back()->seq;
 }
 
+void SendQueue::pushRma(wire::FrameType type, uint64_t id, const uint8_t* data, uint64_t size,
+                        uint64_t tag, uint64_t remote_offset) {
+  auto m = std::make_unique<OutMessage>();
+  m->type = type;
+  m->seq = id;
+  m->tag = tag;
+  m->data = data;
+  m->size = size;
+  m->remote_offset = remote_offset;
+  bytes_queued_ += size;
+  msgs_.push_back(std::move(m));
+}
+
 std::optional<ChunkRef> SendQueue::take() {
   if (take_ >= msgs_.size()) return std::nullopt;
   OutMessage* m = msgs_[take_].get();

@@ -9,11 +9,14 @@
 #include <optional>
 
 #include "core/request_state.h"
+#include "core/wire.h"
 
 namespace farlink {
 
 struct OutMessage {
-  std::shared_ptr<RequestState> req;
+  std::shared_ptr<RequestState> req;  // null: nobody waits for the send itself
+  wire::FrameType type = wire::FrameType::kData;
+  uint64_t remote_offset = 0;  // kWrite: region offset of byte 0
   uint64_t seq = 0;
   uint64_t tag = 0;
   const uint8_t* data = nullptr;
@@ -36,6 +39,10 @@ class SendQueue {
   // Returns the message's sequence number.
   uint64_t push(std::shared_ptr<RequestState> req, const uint8_t* data, uint64_t size,
                 uint64_t tag);
+  // A one-sided operation's payload; `id` is carried as the frame's msg_seq.
+  void pushRma(wire::FrameType type, uint64_t id, const uint8_t* data, uint64_t size,
+               uint64_t tag, uint64_t remote_offset);
+  size_t pending() const { return msgs_.size(); }
   bool hasChunks() const { return take_ < msgs_.size(); }
   // Every pushed message has been fully handed to the transport.
   bool empty() const { return msgs_.empty(); }

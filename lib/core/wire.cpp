@@ -157,8 +157,7 @@ Status decodeFrame(std::span<const uint8_t, kFrameHeaderSize> in, const FrameLim
                    FrameHeader* f) {
   const uint8_t* p = in.data();
   uint8_t type = p[0];
-  if (type != static_cast<uint8_t>(FrameType::kData) &&
-      type != static_cast<uint8_t>(FrameType::kClose))
+  if (type < static_cast<uint8_t>(FrameType::kData) || type > static_cast<uint8_t>(FrameType::kRmaAck))
     return bad("unknown frame type " + std::to_string(type));
   if (p[1] != 0 || get16(p + 2) != 0) return bad("frame flags/reserved bits are not zero");
   f->type = static_cast<FrameType>(type);
@@ -167,22 +166,42 @@ Status decodeFrame(std::span<const uint8_t, kFrameHeaderSize> in, const FrameLim
   f->tag = get64(p + 16);
   f->offset = get64(p + 24);
   f->total_len = get64(p + 32);
-  if (f->type == FrameType::kClose) {
-    if (f->chunk_len != 0 || f->offset != 0 || f->total_len != 0 || f->tag != 0)
-      return bad("CLOSE frame carries data fields");
+  const std::string name = std::to_string(type);
+  auto mustBeEmpty = [&](bool tag_too) -> Status {
+    if (f->chunk_len != 0 || f->offset != 0 || f->total_len != 0 || (tag_too && f->tag != 0))
+      return bad("frame of type " + name + " carries fields it must not");
     return Status();
-  }
+  };
   if (f->chunk_len > limits.max_chunk)
     return bad("chunk length " + std::to_string(f->chunk_len) + " exceeds the limit " +
                std::to_string(limits.max_chunk));
   if (f->total_len > limits.max_message)
     return bad("message length " + std::to_string(f->total_len) + " exceeds the limit " +
                std::to_string(limits.max_message));
-  // offset + chunk_len <= total_len, written so that it cannot overflow.
-  if (f->offset > f->total_len || f->chunk_len > f->total_len - f->offset)
-    return bad("chunk [" + std::to_string(f->offset) + ", +" + std::to_string(f->chunk_len) +
-               ") lies outside a message of " + std::to_string(f->total_len) + " bytes");
-  return Status();
+  switch (f->type) {
+    case FrameType::kClose: return mustBeEmpty(true);
+    case FrameType::kRmaAck:
+      if (f->tag > kMaxVerdict) return bad("unknown RMA verdict " + std::to_string(f->tag));
+      return mustBeEmpty(false);
+    case FrameType::kReadReq:
+      if (f->chunk_len != 0) return bad("READ request carries a payload");
+      if (f->offset > UINT64_MAX - f->total_len) return bad("READ range overflows");
+      return Status();
+    case FrameType::kWrite:
+      if (f->chunk_len > f->total_len) return bad("WRITE chunk longer than its operation");
+      if (f->offset > UINT64_MAX - f->chunk_len) return bad("WRITE range overflows");
+      return Status();
+    case FrameType::kReadResp:
+      if (f->tag > kMaxVerdict) return bad("unknown RMA verdict " + std::to_string(f->tag));
+      [[fallthrough]];
+    case FrameType::kData:
+      // offset + chunk_len <= total_len, written so that it cannot overflow.
+      if (f->offset > f->total_len || f->chunk_len > f->total_len - f->offset)
+        return bad("chunk [" + std::to_string(f->offset) + ", +" + std::to_string(f->chunk_len) +
+                   ") lies outside a message of " + std::to_string(f->total_len) + " bytes");
+      return Status();
+  }
+  return bad("unknown frame type " + name);
 }
 
 }  // namespace farlink::wire

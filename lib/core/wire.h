@@ -12,7 +12,8 @@
 //   PROOF   client→server  32 bytes: HMAC-SHA256 client proof
 //   VERDICT server→client  4 + reason_len bytes: u16 status, u16 reason_len,
 //           reason
-// Then frames, each a 40-byte header and, for DATA, chunk_len payload bytes:
+// Then frames, each a 40-byte header and, for DATA, WRITE and READ_RESP,
+// chunk_len payload bytes:
 //   u8 type, u8 flags (0), u16 reserved (0), u32 chunk_len, u64 msg_seq,
 //   u64 tag, u64 offset, u64 total_len
 #pragma once
@@ -102,8 +103,16 @@ bool proofEqual(const Proof& a, const Proof& b);  // constant time
 
 enum class FrameType : uint8_t {
   kData = 1,
-  kClose = 2,  // graceful end; msg_seq = messages this side sent in total
+  kClose = 2,     // graceful end; msg_seq = messages this side sent in total
+  // One-sided operations; msg_seq is the requester's operation id.
+  kWrite = 3,     // tag = region id, offset = region offset of this chunk,
+                  // total_len = operation length; payload follows
+  kReadReq = 4,   // tag = region id, offset = region offset, total_len = length
+  kReadResp = 5,  // tag = verdict, offset = offset within the operation,
+                  // total_len = operation length; payload follows
+  kRmaAck = 6,    // tag = verdict: the write with this id is placed (or refused)
 };
+inline constexpr uint64_t kMaxVerdict = 3;
 
 struct FrameHeader {
   FrameType type = FrameType::kData;

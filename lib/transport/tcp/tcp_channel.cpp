@@ -14,7 +14,8 @@ namespace farlink::tcp {
 TcpChannel::TcpChannel(Setup setup)
     : setup_(std::move(setup)),
       sendq_(setup_.local_chunk),
-      matcher_(setup_.peer, setup_.peer_chunk, setup_.options.max_unexpected_bytes) {}
+      matcher_(setup_.peer, setup_.peer_chunk, setup_.options.max_unexpected_bytes),
+      rmaq_(setup_.local_chunk) {}
 
 Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
   auto ch = std::make_shared<TcpChannel>(std::move(setup));
@@ -54,6 +55,17 @@ TcpChannel::~TcpChannel() {
   // Kernel ops may still point at request buffers: reap them before leaving.
   Deadline limit = Clock::now() + std::chrono::seconds(5);
   while (!failure_reported_ && Clock::now() < limit) driveOnce(lk, limit, true);
+  if (wake_armed_) {  // complete the eventfd read so no op outlives wake_buf_
+    uint64_t one = 1;
+    if (::write(wake_fd_.get(), &one, sizeof one) == sizeof one) {
+      io_uring_cqe* cqe = nullptr;
+      __kernel_timespec ts{1, 0};
+      while (wake_armed_ && io_uring_wait_cqe_timeout(&ring_, &cqe, &ts) == 0) {
+        onCompletion(cqe->user_data, cqe->res);
+        io_uring_cqe_seen(&ring_, cqe);
+      }
+    }
+  }
   lk.unlock();
   io_uring_queue_exit(&ring_);
 }
@@ -91,7 +103,14 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   io_uring_cqe* cqe = nullptr;
   int rc;
   Clock::time_point now = Clock::now();
-  if (!block || deadline <= now) {
+  static int spin_us = getenv("FL_SPIN") ? atoi(getenv("FL_SPIN")) : 0;
+  if (block && spin_us > 0 && deadline > now) {
+    rc = io_uring_submit(&ring_);
+    auto until = std::min(deadline, now + std::chrono::microseconds(spin_us));
+    while (io_uring_cq_ready(&ring_) == 0 && Clock::now() < until) {
+    }
+  }
+  if (!block || deadline <= now || io_uring_cq_ready(&ring_) > 0) {
     rc = io_uring_submit(&ring_);
   } else if (deadline == Deadline::max()) {
     rc = io_uring_submit_and_wait(&ring_, 1);
@@ -179,7 +198,7 @@ Status TcpChannel::progress(Deadline deadline) {
 
 Status TcpChannel::flush(Deadline deadline) {
   Lock lk(mu_);
-  Status s = driveUntil(lk, deadline, [&] { return sendq_.empty() || !failed_.isOk(); },
+  Status s = driveUntil(lk, deadline, [&] { return sendQueuesDrained() || !failed_.isOk(); },
                         "sends to drain");
   return s.isOk() ? failed_ : s;
 }

@@ -11,11 +11,14 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <deque>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/channel_impl.h"
 #include "core/receive_matcher.h"
+#include "core/region_table.h"
 #include "core/send_queue.h"
 #include "core/unique_fd.h"
 #include "core/wire.h"
@@ -38,7 +41,8 @@ struct Lane {
 
   // --- send: one sendmsg in flight at a time keeps stream order ---
   bool send_busy = false;
-  std::vector<ChunkRef> batch;  // chunks in the sendmsg in flight
+  // Chunks in the sendmsg in flight, with the queue each came from.
+  std::vector<std::pair<SendQueue*, ChunkRef>> batch;
   std::array<std::array<uint8_t, wire::kFrameHeaderSize>, kMaxBatchFrames + 1> hdr{};
   std::array<iovec, 2 * kMaxBatchFrames + 1> iov{};
   msghdr mh{};
@@ -78,6 +82,9 @@ class TcpChannel final : public ChannelImpl {
 
   Result<Request> isend(const void* data, size_t size, uint64_t tag) override;
   Result<Request> irecv(void* data, size_t capacity, uint64_t tag) override;
+  Result<Request> iwrite(const void* local, size_t size, const RemoteKey& key,
+                         uint64_t offset) override;
+  Result<Request> iread(void* local, size_t size, const RemoteKey& key, uint64_t offset) override;
   Status wait(RequestState& req, Deadline deadline) override;
   Status progress(Deadline deadline) override;
   Status flush(Deadline deadline) override;
@@ -109,6 +116,13 @@ class TcpChannel final : public ChannelImpl {
   bool routeCurrent(Lane& lane);
   void onCloseFrame(Lane& lane);
   void retryStalled();
+  void payloadDone(Lane& lane);
+  bool sendQueuesDrained() const;
+  // tcp_rma.cpp: one-sided operations
+  Status admitRma(const char* op);
+  bool routeRma(Lane& lane);
+  void rmaPayloadDone(Lane& lane);
+  void failRma(const Status& why);
   void fail(Status why);
   void finishFailure();
   io_uring_sqe* sqe();
@@ -129,6 +143,26 @@ class TcpChannel final : public ChannelImpl {
   bool driving_ = false;
   SendQueue sendq_;
   ReceiveMatcher matcher_;
+
+  // One-sided operations: their payload queue, header-only control frames,
+  // and what each side still waits for.
+  struct PendingRead {
+    std::shared_ptr<RequestState> req;
+    uint8_t* local;
+    uint64_t length;
+    uint64_t received;
+  };
+  struct IncomingWrite {
+    uint64_t total;
+    uint64_t received;
+    RmaVerdict verdict;
+  };
+  SendQueue rmaq_{0};
+  std::deque<wire::FrameHeader> ctrlq_;
+  uint64_t next_rma_id_ = 0;
+  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> pending_writes_;
+  std::unordered_map<uint64_t, PendingRead> pending_reads_;
+  std::unordered_map<uint64_t, IncomingWrite> incoming_writes_;
   uint64_t stalled_gen_ = 0;  // matcher generation the stalled lanes last tried
   Status failed_;             // first fatal error; lanes shut down
   bool failure_reported_ = false;

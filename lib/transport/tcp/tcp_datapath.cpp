@@ -32,8 +32,12 @@ void TcpChannel::armAll() {
     bool busy = false;
     for (auto& l : lanes_) busy |= l->send_busy;
     if (!busy) {
-      sendq_.failAll(Status(StatusCode::kPeerClosed,
-                            "peer " + setup_.peer + " closed the channel before this message was sent"));
+      Status gone(StatusCode::kPeerClosed,
+                  "peer " + setup_.peer + " closed the channel before this operation finished");
+      sendq_.failAll(gone);
+      rmaq_.failAll(gone);
+      ctrlq_.clear();
+      failRma(gone);
       sendq_failed_ = true;
     }
   }
@@ -49,29 +53,44 @@ void TcpChannel::armAll() {
   }
 }
 
+bool TcpChannel::sendQueuesDrained() const {
+  return sendq_.empty() && rmaq_.empty() && ctrlq_.empty();
+}
+
 void TcpChannel::armSend(Lane& lane) {
   if (lane.send_busy || lane.close_frame_sent) return;
   size_t nio = 0, bytes = 0;
   lane.batch.clear();
   lane.close_in_batch = false;
-  while (!peer_gone_ && lane.batch.size() < kMaxBatchFrames && bytes < kBatchBytes) {
-    auto c = sendq_.take();
-    if (!c) break;
-    wire::FrameHeader h{wire::FrameType::kData, c->len, c->msg->seq, c->msg->tag, c->offset,
-                        c->msg->size};
-    uint8_t* hdr = lane.hdr[lane.batch.size()].data();
+  size_t frames = 0;
+  auto addHeader = [&](const wire::FrameHeader& h) {
+    uint8_t* hdr = lane.hdr[frames++].data();
     wire::encodeFrame(h, hdr);
     lane.iov[nio++] = {hdr, wire::kFrameHeaderSize};
-    if (c->len > 0) lane.iov[nio++] = {const_cast<uint8_t*>(c->msg->data + c->offset), c->len};
-    bytes += wire::kFrameHeaderSize + c->len;
-    lane.batch.push_back(*c);
+    bytes += wire::kFrameHeaderSize;
+  };
+  // Control frames first: they are small and someone waits on each.
+  while (!peer_gone_ && !ctrlq_.empty() && frames < kMaxBatchFrames) {
+    addHeader(ctrlq_.front());
+    ctrlq_.pop_front();
   }
-  if (lane.batch.empty() && goodbye_ && !sendq_.hasChunks()) {
-    wire::FrameHeader h{wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0};
-    uint8_t* hdr = lane.hdr[0].data();
-    wire::encodeFrame(h, hdr);
-    lane.iov[nio++] = {hdr, wire::kFrameHeaderSize};
-    bytes = wire::kFrameHeaderSize;
+  // Messages and one-sided payloads take turns leading a batch.
+  SendQueue* order[2] = {&sendq_, &rmaq_};
+  if (lane.index % 2 == 1) std::swap(order[0], order[1]);
+  for (SendQueue* q : order) {
+    while (!peer_gone_ && frames < kMaxBatchFrames && bytes < kBatchBytes) {
+      auto c = q->take();
+      if (!c) break;
+      const OutMessage& m = *c->msg;
+      uint64_t off = m.type == wire::FrameType::kWrite ? m.remote_offset + c->offset : c->offset;
+      addHeader({m.type, c->len, m.seq, m.tag, off, m.size});
+      if (c->len > 0) lane.iov[nio++] = {const_cast<uint8_t*>(m.data + c->offset), c->len};
+      bytes += c->len;
+      lane.batch.emplace_back(q, *c);
+    }
+  }
+  if (frames == 0 && goodbye_ && !sendq_.hasChunks() && !rmaq_.hasChunks()) {
+    addHeader({wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0});
     lane.close_in_batch = true;
   }
   if (nio == 0) return;
@@ -160,9 +179,9 @@ void TcpChannel::onSent(Lane& lane, int res) {
     return;
   }
   lane.send_busy = false;
-  for (const ChunkRef& c : lane.batch) {
+  for (auto& [q, c] : lane.batch) {
     lane.stats.chunks_sent++;
-    sendq_.done(c);
+    q->done(c);
   }
   lane.batch.clear();
   if (lane.close_in_batch) {
@@ -174,7 +193,6 @@ void TcpChannel::onSent(Lane& lane, int res) {
 void TcpChannel::onReceived(Lane& lane, int res) {
   lane.recv_busy = false;
   if (!failed_.isOk()) return;
-  std::string where = "lane " + std::to_string(lane.index) + " from " + setup_.peer;
   if (res == 0) {
     if (lane.peer_closed && !lane.recv_direct && lane.rpos == lane.rend) {
       lane.rx = Lane::RxState::kDone;
@@ -188,7 +206,7 @@ void TcpChannel::onReceived(Lane& lane, int res) {
     int err = -res;
     if (err == EINTR || err == EAGAIN) return;  // re-armed by the next pass
     StatusCode code = (err == ECONNRESET || err == EPIPE) ? StatusCode::kPeerClosed : StatusCode::kIoError;
-    return fail(errnoStatus(code, "recv on " + where, err));
+    return fail(errnoStatus(code, "recv on lane " + std::to_string(lane.index) + " from " + setup_.peer, err));
   }
   lane.stats.bytes_received += static_cast<size_t>(res);
   if (lane.recv_direct) {
@@ -196,10 +214,7 @@ void TcpChannel::onReceived(Lane& lane, int res) {
     lane.dest += res;
     lane.remaining -= static_cast<uint64_t>(res);
     if (lane.remaining > 0) return;  // short read: armRecv continues direct
-    matcher_.chunkDone(lane.msg, lane.cur.chunk_len);
-    lane.stats.chunks_received++;
-    lane.rx = Lane::RxState::kHeader;
-    lane.last_was_large = true;
+    payloadDone(lane);
     return;
   }
   lane.rend += static_cast<size_t>(res);
@@ -248,7 +263,8 @@ void TcpChannel::parse(Lane& lane) {
         onCloseFrame(lane);
         continue;
       }
-      if (!routeCurrent(lane)) return;
+      bool go = lane.cur.type == wire::FrameType::kData ? routeCurrent(lane) : routeRma(lane);
+      if (!go) return;
       continue;
     }
     if (lane.rx != Rx::kPayload) return;
@@ -260,11 +276,16 @@ void TcpChannel::parse(Lane& lane) {
     lane.rpos += n;
     lane.remaining -= n;
     if (lane.remaining > 0) return;  // need more bytes
-    matcher_.chunkDone(lane.msg, lane.cur.chunk_len);
-    lane.stats.chunks_received++;
-    lane.last_was_large = lane.cur.chunk_len >= kDirectMin;
-    lane.rx = Rx::kHeader;
+    payloadDone(lane);
   }
+}
+
+void TcpChannel::payloadDone(Lane& lane) {
+  if (lane.cur.type == wire::FrameType::kData) matcher_.chunkDone(lane.msg, lane.cur.chunk_len);
+  else rmaPayloadDone(lane);
+  lane.stats.chunks_received++;
+  lane.last_was_large = lane.cur.chunk_len >= kDirectMin;
+  lane.rx = Lane::RxState::kHeader;
 }
 
 void TcpChannel::onCloseFrame(Lane& lane) {
@@ -309,6 +330,9 @@ void TcpChannel::finishFailure() {
   if (failure_reported_) return;
   failure_reported_ = true;
   sendq_.failAll(failed_);
+  rmaq_.failAll(failed_);
+  ctrlq_.clear();
+  failRma(failed_);
   matcher_.failAll(failed_);
 }
 
