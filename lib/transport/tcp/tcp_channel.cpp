@@ -103,10 +103,11 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   io_uring_cqe* cqe = nullptr;
   int rc;
   Clock::time_point now = Clock::now();
-  static int spin_us = getenv("FL_SPIN") ? atoi(getenv("FL_SPIN")) : 0;
-  if (block && spin_us > 0 && deadline > now) {
-    rc = io_uring_submit(&ring_);
-    auto until = std::min(deadline, now + std::chrono::microseconds(spin_us));
+  // Optional busy-poll: spin on the completion ring before sleeping, which
+  // saves the wake-up latency of a blocking wait when answers come fast.
+  if (block && setup_.options.busy_poll.count() > 0 && deadline > now) {
+    io_uring_submit(&ring_);
+    auto until = std::min(deadline, now + setup_.options.busy_poll);
     while (io_uring_cq_ready(&ring_) == 0 && Clock::now() < until) {
     }
   }
