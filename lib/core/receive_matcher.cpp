@@ -123,7 +123,10 @@ void ReceiveMatcher::deliver(InMessage* m) {
     if (m->buffer) std::memcpy(m->req->data(), m->buffer.get(), m->total);
     m->req->complete(Status(), m->total, m->tag);
   }
-  if (m->buffer) unexpected_bytes_ -= m->total;
+  if (m->buffer) {
+    unexpected_bytes_ -= m->total;
+    ++generation_;  // budget freed: a lane stalled on it may go on
+  }
   open_.erase(m->seq);
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <map>
+#include <mutex>
 
 #include "transport/tcp/handshake.h"
 #include "transport/tcp/socket_util.h"
@@ -42,9 +43,14 @@ class TcpListener final : public ListenerImpl {
 
   uint16_t port() const override { return uri_.port; }
   std::string uri() const override { return "tcp://" + uri_.hostPort(); }
-  std::vector<Status> rejections() override { return std::exchange(rejections_, {}); }
+  std::vector<Status> rejections() override {
+    std::lock_guard lk(rej_mu_);
+    return std::exchange(rejections_, {});
+  }
 
+  // One caller at a time runs the accept loop; concurrent callers queue.
   Result<std::shared_ptr<ChannelImpl>> accept(Deadline deadline) override {
+    std::lock_guard lk(mu_);
     for (;;) {
       expire();
       if (auto ch = takeReadySession()) return ch;
@@ -85,6 +91,7 @@ class TcpListener final : public ListenerImpl {
 
  private:
   void reject(Status s) {
+    std::lock_guard lk(rej_mu_);
     if (rejections_.size() < kMaxRejectionsKept) rejections_.push_back(std::move(s));
   }
 
@@ -173,6 +180,8 @@ class TcpListener final : public ListenerImpl {
     return nullptr;
   }
 
+  std::mutex mu_;      // the accept loop's state
+  std::mutex rej_mu_;  // rejections_, readable while accept() waits
   UniqueFd fd_;
   Uri uri_;
   ChannelOptions opts_;
