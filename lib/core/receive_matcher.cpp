@@ -39,8 +39,11 @@ ReceiveMatcher::Route ReceiveMatcher::route(const wire::FrameHeader& h) {
   if (h.msg_seq > next_announce_) return Route::stall();
   // Chunks must follow the sender's declared chunking exactly, so that
   // every byte is accounted for once.
+  // An empty chunk exists only for an empty message; otherwise a chunk
+  // starts inside the message (offset == total would name a chunk past the end).
+  bool inside = h.total_len == 0 ? h.offset == 0 : h.offset < h.total_len;
   uint64_t expect_len = std::min<uint64_t>(peer_chunk_, h.total_len - std::min(h.offset, h.total_len));
-  if (h.offset % peer_chunk_ != 0 || h.chunk_len != expect_len)
+  if (!inside || h.offset % peer_chunk_ != 0 || h.chunk_len != expect_len)
     return fail("sent chunk [" + std::to_string(h.offset) + ", +" + std::to_string(h.chunk_len) +
                 ") that does not follow its chunk size " + std::to_string(peer_chunk_));
   InMessage* m = nullptr;

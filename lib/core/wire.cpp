@@ -97,6 +97,8 @@ Status decodeWelcomeFixed(std::span<const uint8_t, kWelcomeFixedSize> in, Welcom
   if (*reason_len > kMaxReason) return bad("WELCOME reason length " + std::to_string(*reason_len) + " > 512");
   if (get16(p + 6) > static_cast<uint16_t>(HandshakeStatus::kSessionMismatch))
     return bad("WELCOME has unknown status " + std::to_string(get16(p + 6)));
+  if ((w->capabilities & ~kKnownCaps) != 0)
+    return bad("WELCOME has unknown capability bits 0x" + std::to_string(w->capabilities));
   if (w->version == kVersion && w->status == HandshakeStatus::kOk &&
       (w->max_chunk < kMinChunk || w->max_chunk > kMaxChunk))
     return bad("WELCOME max_chunk " + std::to_string(w->max_chunk) + " out of range");

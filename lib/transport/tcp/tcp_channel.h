@@ -108,6 +108,7 @@ class TcpChannel final : public ChannelImpl {
   // tcp_datapath.cpp
   void armAll();
   void armSend(Lane& lane);
+  void submitSend(Lane& lane);
   void armRecv(Lane& lane);
   void onCompletion(uint64_t data, int res);
   void onSent(Lane& lane, int res);

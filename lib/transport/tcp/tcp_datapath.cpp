@@ -98,10 +98,18 @@ void TcpChannel::armSend(Lane& lane) {
   lane.mh.msg_iov = lane.iov.data();
   lane.mh.msg_iovlen = nio;
   lane.batch_left = bytes;
-  io_uring_sqe* s = sqe();
-  io_uring_prep_sendmsg(s, lane.fd.get(), &lane.mh, MSG_NOSIGNAL | MSG_WAITALL);
-  io_uring_sqe_set_data64(s, opData(lane, kSendOp));
   lane.send_busy = true;
+  submitSend(lane);
+}
+
+// No MSG_WAITALL, here or on receives: io_uring cancels a poll-armed
+// request when the thread that submitted it exits (drivers may change
+// threads), and a cancelled WAITALL op does not report its partial progress.
+// Without it, -ECANCELED means "nothing moved" and the op is simply redone.
+void TcpChannel::submitSend(Lane& lane) {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_sendmsg(s, lane.fd.get(), &lane.mh, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(s, opData(lane, kSendOp));
   ++ops_in_flight_;
 }
 
@@ -113,7 +121,7 @@ void TcpChannel::armRecv(Lane& lane) {
   if (lane.rx == Rx::kPayload && buffered == 0 && lane.dest && lane.remaining >= kDirectMin) {
     // Large payload: straight into the destination, no staging copy.
     s = sqe();
-    io_uring_prep_recv(s, lane.fd.get(), lane.dest, lane.remaining, MSG_WAITALL);
+    io_uring_prep_recv(s, lane.fd.get(), lane.dest, lane.remaining, 0);
     lane.recv_direct = true;
   } else {
     if (lane.rpos > 0) {  // keep the unparsed tail at the front
@@ -136,7 +144,7 @@ void TcpChannel::armRecv(Lane& lane) {
 }
 
 void TcpChannel::onCompletion(uint64_t data, int res) {
-  if (data == kWakeData) {
+  if (data == kWakeData) {  // also -ECANCELED when its submitter exited
     wake_armed_ = false;
     return;
   }
@@ -151,6 +159,7 @@ void TcpChannel::onSent(Lane& lane, int res) {
     lane.send_busy = false;
     return;
   }
+  if (res == -ECANCELED || res == -EINTR || res == -EAGAIN) return submitSend(lane);
   if (res < 0) {
     lane.send_busy = false;
     int err = -res;
@@ -172,11 +181,7 @@ void TcpChannel::onSent(Lane& lane, int res) {
         lane.mh.msg_iovlen--;
       }
     }
-    io_uring_sqe* s = sqe();
-    io_uring_prep_sendmsg(s, lane.fd.get(), &lane.mh, MSG_NOSIGNAL | MSG_WAITALL);
-    io_uring_sqe_set_data64(s, opData(lane, kSendOp));
-    ++ops_in_flight_;
-    return;
+    return submitSend(lane);
   }
   lane.send_busy = false;
   for (auto& [q, c] : lane.batch) {
@@ -204,7 +209,7 @@ void TcpChannel::onReceived(Lane& lane, int res) {
   }
   if (res < 0) {
     int err = -res;
-    if (err == EINTR || err == EAGAIN) return;  // re-armed by the next pass
+    if (err == EINTR || err == EAGAIN || err == ECANCELED) return;  // re-armed by the next pass
     StatusCode code = (err == ECONNRESET || err == EPIPE) ? StatusCode::kPeerClosed : StatusCode::kIoError;
     return fail(errnoStatus(code, "recv on lane " + std::to_string(lane.index) + " from " + setup_.peer, err));
   }
