@@ -201,11 +201,10 @@ void ClientHandshake::onWelcome() {
   }
   wire::Proof want = wire::computeProof(config_->psk, wire::Role::kServer, config_->session,
                                         lane_index_, nonce_, welcome_.nonce);
-  if (!wire::proofEqual(want, welcome_.proof)) {
-    fail(Status(StatusCode::kUnauthenticated,
-                "peer " + peer_ + " failed PSK authentication (wrong pre-shared key on one side)"));
-    return;
-  }
+  // A wrong server proof still gets our proof sent, so that the listener
+  // learns of the mismatch too (kUnauthenticated on both sides) instead of
+  // seeing a connection drop.
+  server_proof_bad_ = !wire::proofEqual(want, welcome_.proof);
   wire::Proof mine = wire::computeProof(config_->psk, wire::Role::kClient, config_->session,
                                         lane_index_, nonce_, welcome_.nonce);
   io_.queueWrite(std::string(reinterpret_cast<const char*>(mine.data()), mine.size()));
@@ -265,6 +264,10 @@ bool ClientHandshake::advance() {
       }
       case State::kVerdictReason:
         if (state_ == State::kVerdictReason) verdict_.reason = io_.inputText();
+        if (server_proof_bad_)
+          return fail(Status(StatusCode::kUnauthenticated,
+                             "peer " + peer_ +
+                                 " failed PSK authentication (wrong pre-shared key on one side)"));
         if (verdict_.status != HandshakeStatus::kOk)
           return fail(Status(codeForRefusal(verdict_.status),
                              "peer " + peer_ + " refused lane " + std::to_string(lane_index_) +

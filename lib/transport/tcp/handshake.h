@@ -107,6 +107,7 @@ class ClientHandshake {
   wire::Nonce nonce_{};
   wire::Welcome welcome_;
   wire::Verdict verdict_;
+  bool server_proof_bad_ = false;
   Status error_;
 };
 

@@ -130,7 +130,23 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
     ++n;
   }
   io_uring_cq_advance(&ring_, n);
-  if (!failed_.isOk() && ops_in_flight_ == 0) finishFailure();
+  if (!failed_.isOk() && ops_in_flight_ == 0) {
+    finishFailure();
+    return;
+  }
+  // Frames the peer waits for (acks, read data, goodbyes) leave now rather
+  // than whenever this process next calls in; plain re-arms can wait.
+  if (failed_.isOk() && (!ctrlq_.empty() || rmaq_.hasChunks() || goodbyePending())) {
+    armAll();
+    io_uring_submit(&ring_);
+  }
+}
+
+bool TcpChannel::goodbyePending() const {
+  if (!goodbye_) return false;
+  for (const auto& l : lanes_)
+    if (!l->close_frame_sent && !l->send_busy) return true;
+  return false;
 }
 
 void TcpChannel::kick(Lock& lk) {
@@ -220,7 +236,9 @@ Status TcpChannel::close(Deadline deadline) {
   }, "pending sends and goodbye frames");
   if (s.isOk())
     s = driveUntil(lk, deadline, [&] {
-      return !failed_.isOk() || all([](const Lane& l) { return l.rx == Lane::RxState::kDone; });
+      // Once every lane carried the peer's CLOSE it sends nothing more, so
+      // closing our sockets cannot reset data it still wants delivered.
+      return !failed_.isOk() || all([](const Lane& l) { return l.peer_closed; });
     }, "the peer to close its side");
   Status result = failed_.isOk() ? s : failed_;
   if (failed_.isOk())

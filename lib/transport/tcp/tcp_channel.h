@@ -119,6 +119,7 @@ class TcpChannel final : public ChannelImpl {
   void retryStalled();
   void payloadDone(Lane& lane);
   bool sendQueuesDrained() const;
+  bool goodbyePending() const;
   // tcp_rma.cpp: one-sided operations
   Status admitRma(const char* op);
   bool routeRma(Lane& lane);

@@ -68,21 +68,15 @@ class TcpListener final : public ListenerImpl {
       if (rc < 0 && errno != EINTR) return errnoStatus(StatusCode::kIoError, "poll on " + uri(), errno);
       if (pfds[0].revents & POLLIN) acceptNew();
       // Advance handshakes that are ready; finished ones leave the list.
-      std::vector<std::unique_ptr<ServerHandshake>> still;
-      for (size_t i = 0; i < pending_.size(); ++i) {
+      // acceptNew() only appends, so pfds[i + 1] still belongs to pending_[i].
+      for (size_t i = 0; i + 1 < pfds.size(); ++i) {
         auto& h = pending_[i];
-        bool ready = i + 1 < pfds.size() && pfds[i + 1].revents != 0;
-        if (!ready || !h->advance()) {
-          still.push_back(std::move(h));
-          continue;
-        }
+        if (pfds[i + 1].revents == 0 || !h->advance()) continue;
         if (h->ok()) addLane(*h);
         else reject(h->error());
+        h.reset();
       }
-      // Connections accepted during this pass sit beyond pfds; keep them.
-      for (size_t i = still.size(); i < pending_.size(); ++i)
-        if (pending_[i]) still.push_back(std::move(pending_[i]));
-      pending_ = std::move(still);
+      std::erase_if(pending_, [](const auto& h) { return !h; });
       if (auto ch = takeReadySession()) return ch;
       if (Clock::now() >= deadline)
         return Status(StatusCode::kTimedOut, "no channel arrived on " + uri() + " in time");
