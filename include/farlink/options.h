@@ -35,10 +35,6 @@ struct ChannelOptions {
   size_t socket_buffer = 0;
   // Disable Nagle (small messages leave at once). FARLINK_NODELAY.
   bool nodelay = true;
-  // Spin this long waiting for completions before sleeping in the kernel:
-  // lower latency for ping-pong traffic at the cost of CPU. 0 = never.
-  // FARLINK_BUSY_POLL_US.
-  std::chrono::microseconds busy_poll{0};
   // io_uring submission queue depth per channel. FARLINK_RING_DEPTH.
   unsigned ring_depth = 256;
 

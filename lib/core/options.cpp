@@ -70,10 +70,6 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     if (!parseSize(v, &n) || n > (uint64_t{1} << 31)) return badEnv("FARLINK_CONNECT_TIMEOUT_MS", v, "a number of milliseconds");
     o.connect_timeout = std::chrono::milliseconds(n);
   }
-  if (const char* v = std::getenv("FARLINK_BUSY_POLL_US")) {
-    if (!parseSize(v, &n) || n > 10'000'000) return badEnv("FARLINK_BUSY_POLL_US", v, "a number of microseconds (0..10000000)");
-    o.busy_poll = std::chrono::microseconds(n);
-  }
   if (const char* v = std::getenv("FARLINK_NODELAY")) {
     if (!parseBool(v, &b)) return badEnv("FARLINK_NODELAY", v, "a boolean (0/1)");
     o.nodelay = b;
@@ -96,8 +92,6 @@ Status ChannelOptions::validate() const {
     return bad("ring_depth must be 8..32768, got " + std::to_string(ring_depth));
   if (connect_timeout.count() <= 0) return bad("connect_timeout must be positive");
   if (socket_buffer > (size_t{1} << 31)) return bad("socket_buffer must be < 2 GiB");
-  if (busy_poll.count() < 0 || busy_poll.count() > 10'000'000)
-    return bad("busy_poll must be 0..10 s");
   return Status();
 }
 

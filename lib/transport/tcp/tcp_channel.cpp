@@ -103,15 +103,7 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   io_uring_cqe* cqe = nullptr;
   int rc;
   Clock::time_point now = Clock::now();
-  // Optional busy-poll: spin on the completion ring before sleeping, which
-  // saves the wake-up latency of a blocking wait when answers come fast.
-  if (block && setup_.options.busy_poll.count() > 0 && deadline > now) {
-    io_uring_submit(&ring_);
-    auto until = std::min(deadline, now + setup_.options.busy_poll);
-    while (io_uring_cq_ready(&ring_) == 0 && Clock::now() < until) {
-    }
-  }
-  if (!block || deadline <= now || io_uring_cq_ready(&ring_) > 0) {
+  if (!block || deadline <= now) {
     rc = io_uring_submit(&ring_);
   } else if (deadline == Deadline::max()) {
     rc = io_uring_submit_and_wait(&ring_, 1);
