@@ -51,9 +51,7 @@ Result<addrinfo*> resolve(const Uri& uri, bool passive) {
 }
 
 StatusCode connectErrorCode(int err) {
-  return (err == ECONNREFUSED || err == ECONNRESET) ? StatusCode::kPeerClosed
-         : err == ETIMEDOUT                         ? StatusCode::kTimedOut
-                                                    : StatusCode::kIoError;
+  return err == ETIMEDOUT ? StatusCode::kTimedOut : StatusCode::kIoError;
 }
 
 }  // namespace

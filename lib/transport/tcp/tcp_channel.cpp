@@ -91,8 +91,13 @@ Status TcpChannel::driveUntil(Lock& lk, Deadline deadline, Pred done, const char
 }
 
 void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
+  // A stalled lane that can now go on may finish what the caller waits
+  // for without any new completion: then do not sleep in the kernel.
+  bool progressed = false;
   if (failed_.isOk() || ops_in_flight_ > 0) {
+    uint64_t before = matcher_.generation();
     retryStalled();
+    progressed = matcher_.generation() != before;
     armAll();
   }
   if (!failed_.isOk() && ops_in_flight_ == 0) {
@@ -103,7 +108,7 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   io_uring_cqe* cqe = nullptr;
   int rc;
   Clock::time_point now = Clock::now();
-  if (!block || deadline <= now) {
+  if (!block || progressed || deadline <= now) {
     rc = io_uring_submit(&ring_);
   } else if (deadline == Deadline::max()) {
     rc = io_uring_submit_and_wait(&ring_, 1);
@@ -122,6 +127,7 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
     ++n;
   }
   io_uring_cq_advance(&ring_, n);
+  retryStalled();  // an announcement on one lane may free another's header
   if (!failed_.isOk() && ops_in_flight_ == 0) {
     finishFailure();
     return;

@@ -1,0 +1,57 @@
+// The conformance suite: every test runs once per (built transport, lane
+// count). Both ends live in this process; each end is driven by its own
+// thread because a channel moves bytes only while someone waits on it.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <tuple>
+
+#include "test_support.h"
+#include "transports.h"
+
+namespace farlink::test {
+
+using ConformanceParam = std::tuple<std::string, int>;  // transport, lanes
+
+// Unconnected: for tests that set up their own listener and clients.
+class ConformanceBase : public ::testing::TestWithParam<ConformanceParam> {
+ protected:
+  const std::string& transport() const { return std::get<0>(GetParam()); }
+  int lanes() const { return std::get<1>(GetParam()); }
+  ChannelOptions options() const {
+    ChannelOptions o;
+    o.lanes = lanes();
+    return o;
+  }
+  std::string uri(uint16_t port) const { return uriFor(transport(), port); }
+};
+
+// Connected: a client/server pair over 127.0.0.1 with lanes() lanes.
+class Conformance : public ConformanceBase {
+ protected:
+  void SetUp() override { connect(options(), options()); }
+  void connect(const ChannelOptions& client_opts, const ChannelOptions& server_opts) {
+    pair_ = connectPair(transport(), client_opts, server_opts);
+    ASSERT_TRUE(pair_.client && pair_.server) << "could not set up a " << transport()
+                                              << " channel with " << lanes() << " lanes";
+  }
+  Channel& client() { return *pair_.client; }
+  Channel& server() { return *pair_.server; }
+  ChannelPair pair_;
+};
+
+inline std::string conformanceName(const ::testing::TestParamInfo<ConformanceParam>& info) {
+  return std::get<0>(info.param) + "_lanes" + std::to_string(std::get<1>(info.param));
+}
+
+}  // namespace farlink::test
+
+// One line per fixture: run it over every built transport, with 1 and 8 lanes.
+#define FARLINK_INSTANTIATE_CONFORMANCE(Fixture)                                           \
+  INSTANTIATE_TEST_SUITE_P(                                                                \
+      AllTransports, Fixture,                                                              \
+      ::testing::Combine(::testing::ValuesIn(::farlink::test::builtTransports()),          \
+                         ::testing::Values(1, 8)),                                         \
+      ::farlink::test::conformanceName)

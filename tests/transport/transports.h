@@ -1,0 +1,27 @@
+// The one place that says which transports the conformance suite runs over:
+// every datapath the library was built with (its registry), so a new backend
+// is tested as soon as it registers itself, without touching the tests.
+#pragma once
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "core/channel_impl.h"
+
+namespace farlink::test {
+
+// "tcp" today; "verbs", "ucx", ... once those datapaths are built.
+inline std::vector<std::string> builtTransports() { return registeredTransports(); }
+
+// Schemes the API reserves for datapaths this build does not have: connect
+// and listen must answer kNotSupported for them.
+inline std::vector<std::string> unbuiltReservedSchemes() {
+  const std::vector<std::string> built = builtTransports();
+  std::vector<std::string> out;
+  for (const char* s : {"verbs", "ucx", "auto", "dpdk"})
+    if (std::find(built.begin(), built.end(), s) == built.end()) out.emplace_back(s);
+  return out;
+}
+
+}  // namespace farlink::test
