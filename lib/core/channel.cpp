@@ -41,6 +41,20 @@ Status checkRemoteRange(const RemoteKey& key, size_t size, uint64_t offset, uint
   return Status();
 }
 
+// Parses the address, checks the options and picks the datapath.
+struct Target {
+  Uri uri;
+  const TransportFactory* factory;
+};
+Result<Target> targetFor(std::string_view text, const ChannelOptions& options) {
+  auto uri = parseUri(text);
+  if (!uri) return uri.status();
+  if (Status s = options.validate(); !s) return s;
+  auto f = transportFor(*uri, text);
+  if (!f) return f.status();
+  return Target{std::move(uri.value()), f.value()};
+}
+
 Status cancelledNoChannel() {
   return Status(StatusCode::kCancelled, "the channel of this request was destroyed");
 }
@@ -91,12 +105,9 @@ Channel::~Channel() = default;
 
 Result<std::unique_ptr<Channel>> Channel::connect(std::string_view text,
                                                   const ChannelOptions& options) {
-  auto uri = parseUri(text);
-  if (!uri) return uri.status();
-  if (Status s = options.validate(); !s) return s;
-  auto f = transportFor(*uri, text);
-  if (!f) return f.status();
-  auto impl = (*f)->connect(*uri, options);
+  auto t = targetFor(text, options);
+  if (!t) return t.status();
+  auto impl = t->factory->connect(t->uri, options);
   if (!impl) return impl.status();
   return std::make_unique<Channel>(std::move(impl.value()));
 }
@@ -164,12 +175,9 @@ Listener::~Listener() = default;
 
 Result<std::unique_ptr<Listener>> Listener::listen(std::string_view text,
                                                    const ChannelOptions& options) {
-  auto uri = parseUri(text);
-  if (!uri) return uri.status();
-  if (Status s = options.validate(); !s) return s;
-  auto f = transportFor(*uri, text);
-  if (!f) return f.status();
-  auto impl = (*f)->listen(*uri, options);
+  auto t = targetFor(text, options);
+  if (!t) return t.status();
+  auto impl = t->factory->listen(t->uri, options);
   if (!impl) return impl.status();
   return std::make_unique<Listener>(std::move(impl.value()));
 }
