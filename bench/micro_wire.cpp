@@ -154,9 +154,8 @@ void BM_ReceiveMatcherRoute(benchmark::State& state) {
   uint64_t seq = 0;
   ReceiveMatcher m("bench:0", chunk, size_t{1} << 30);
   for (auto _ : state) {
-    auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv,
-                                              std::weak_ptr<ChannelImpl>(), sink.data(),
-                                              sink.size(), 1);
+    auto req = std::make_shared<RequestState>(
+        RequestState::Kind::kRecv, std::weak_ptr<ChannelImpl>(), sink.data(), sink.size(), 1);
     m.post(req);
     for (wire::FrameHeader& h : order) {
       h.msg_seq = seq;
@@ -182,9 +181,8 @@ void BM_SendQueueTakeDone(benchmark::State& state) {
   SendQueue q(chunk);
   std::vector<ChunkRef> chunks;
   for (auto _ : state) {
-    auto req = std::make_shared<RequestState>(RequestState::Kind::kSend,
-                                              std::weak_ptr<ChannelImpl>(), data.data(),
-                                              data.size(), 1);
+    auto req = std::make_shared<RequestState>(
+        RequestState::Kind::kSend, std::weak_ptr<ChannelImpl>(), data.data(), data.size(), 1);
     q.push(req, data.data(), data.size(), 1);
     chunks.clear();
     while (auto c = q.take()) chunks.push_back(*c);

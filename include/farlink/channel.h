@@ -48,6 +48,7 @@ class Request {
   bool valid() const { return state_ != nullptr; }
 
  private:
+  friend class Channel;  // blocking send/recv withdraw their own requests
   std::shared_ptr<RequestState> state_;
 };
 
@@ -95,6 +96,12 @@ class Channel {
   // message larger than capacity fails the request with kInvalidArgument.
   Result<Request> irecv(void* data, size_t capacity, uint64_t tag);
 
+  // Blocking forms. When the timeout passes they never leave the library
+  // holding the caller's buffer: a receive that has not matched a message is
+  // withdrawn (kTimedOut, the channel stays usable); a send, or a receive
+  // already filling, cannot be withdrawn without breaking the stream, so the
+  // channel is failed with kTimedOut instead. Use isend/irecv and
+  // Request::wait(timeout) to wait without these consequences.
   Status send(const void* data, size_t size, uint64_t tag,
               std::chrono::milliseconds timeout = kForever);
   // Returns the received size.
@@ -119,8 +126,9 @@ class Channel {
   // Waits until every isend so far has been handed to the kernel.
   Status flush(std::chrono::milliseconds timeout = kForever);
   // Graceful close: flushes sends, tells the peer, releases lanes. Pending
-  // receives finish with kCancelled. The peer's pending requests then finish
-  // with kPeerClosed.
+  // receives finish with kCancelled (or kPeerClosed when the peer's own
+  // goodbye arrives first). The peer's pending requests then finish with
+  // kPeerClosed.
   Status close(std::chrono::milliseconds timeout = std::chrono::milliseconds{5000});
 
   ChannelStats stats() const;

@@ -145,14 +145,25 @@ Status Channel::send(const void* data, size_t size, uint64_t tag,
                      std::chrono::milliseconds timeout) {
   auto r = isend(data, size, tag);
   if (!r) return r.status();
-  return r->wait(timeout);
+  Status s = r->wait(timeout);
+  if (s.code() == StatusCode::kTimedOut && !r->done()) {
+    impl_->abandon(*r->state_, s);
+    if (r->done() && r->status().isOk()) return Status();
+  }
+  return s;
 }
 
 Result<size_t> Channel::recv(void* data, size_t capacity, uint64_t tag,
                              std::chrono::milliseconds timeout) {
   auto r = irecv(data, capacity, tag);
   if (!r) return r.status();
-  if (Status s = r->wait(timeout); !s) return s;
+  Status s = r->wait(timeout);
+  if (s.code() == StatusCode::kTimedOut && !r->done()) {
+    impl_->abandon(*r->state_, s);
+    if (r->done() && r->status().isOk()) return r->bytes();  // finished meanwhile
+    return s;
+  }
+  if (!s) return s;
   return r->bytes();
 }
 

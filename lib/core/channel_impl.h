@@ -32,6 +32,10 @@ class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
   virtual Status wait(RequestState& req, Deadline deadline) = 0;
   // Drives I/O once; blocks up to the deadline only if nothing is ready.
   virtual Status progress(Deadline deadline) = 0;
+  // The caller gives up on `req` (a blocking call timed out): withdraw it
+  // if no byte moved yet, else fail the channel with `why`. Returns once the
+  // library no longer touches the request's buffer.
+  virtual void abandon(RequestState& req, const Status& why) = 0;
   virtual Status flush(Deadline deadline) = 0;
   virtual Status close(Deadline deadline) = 0;
   virtual ChannelStats stats() const = 0;

@@ -161,6 +161,15 @@ void ReceiveMatcher::post(std::shared_ptr<RequestState> req) {
   ++generation_;
 }
 
+bool ReceiveMatcher::withdraw(const RequestState& req, const Status& why) {
+  auto it = std::find_if(posted_.begin(), posted_.end(),
+                         [&](const auto& r) { return r.get() == &req; });
+  if (it == posted_.end()) return false;
+  (*it)->complete(why, 0, req.postedTag());
+  posted_.erase(it);
+  return true;
+}
+
 void ReceiveMatcher::setPeerGone(Status why) {
   peer_gone_ = std::move(why);
   for (auto& r : posted_) r->complete(peer_gone_, 0, r->postedTag());

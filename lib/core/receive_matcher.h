@@ -51,6 +51,9 @@ class ReceiveMatcher {
 
   // Posts a receive; it may complete at once from buffered data.
   void post(std::shared_ptr<RequestState> req);
+  // Removes a posted receive that no message matched yet and completes it
+  // with `why`; false if it already matched (bytes may be arriving).
+  bool withdraw(const RequestState& req, const Status& why);
   // The peer will send nothing more: pending and future unmatched receives
   // fail with `why`.
   void setPeerGone(Status why);

@@ -168,10 +168,9 @@ Status decodeFrame(std::span<const uint8_t, kFrameHeaderSize> in, const FrameLim
   f->tag = get64(p + 16);
   f->offset = get64(p + 24);
   f->total_len = get64(p + 32);
-  const std::string name = std::to_string(type);
   auto mustBeEmpty = [&](bool tag_too) -> Status {
     if (f->chunk_len != 0 || f->offset != 0 || f->total_len != 0 || (tag_too && f->tag != 0))
-      return bad("frame of type " + name + " carries fields it must not");
+      return bad("frame of type " + std::to_string(type) + " carries fields it must not");
     return Status();
   };
   if (f->chunk_len > limits.max_chunk)
@@ -203,7 +202,7 @@ Status decodeFrame(std::span<const uint8_t, kFrameHeaderSize> in, const FrameLim
                    ") lies outside a message of " + std::to_string(f->total_len) + " bytes");
       return Status();
   }
-  return bad("unknown frame type " + name);
+  return bad("unknown frame type " + std::to_string(type));
 }
 
 }  // namespace farlink::wire

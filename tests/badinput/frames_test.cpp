@@ -69,8 +69,8 @@ std::vector<BadFrame> badFrames() {
   f = dataFrame(1, 1, 0);
   f.total_len = 64 * wire::kMinChunk;
   f.offset = f.total_len;
-  v.push_back({"EmptyChunkPastLastChunk", encoded(f), 0, StatusCode::kProtocolError,
-               64 * wire::kMinChunk});
+  v.push_back(
+      {"EmptyChunkPastLastChunk", encoded(f), 0, StatusCode::kProtocolError, 64 * wire::kMinChunk});
   return v;
 }
 

@@ -139,8 +139,8 @@ std::optional<wire::Welcome> RawPeer::readWelcome(std::chrono::milliseconds time
   wire::Welcome w;
   size_t reason_len = 0;
   Status s = wire::decodeWelcomeFixed(
-      std::span<const uint8_t, wire::kWelcomeFixedSize>(fixed->data(), wire::kWelcomeFixedSize),
-      &w, &reason_len);
+      std::span<const uint8_t, wire::kWelcomeFixedSize>(fixed->data(), wire::kWelcomeFixedSize), &w,
+      &reason_len);
   if (!s) {
     error_ = "bad WELCOME: " + s.toString();
     return std::nullopt;
@@ -183,8 +183,8 @@ bool RawPeer::handshake(const std::string& psk, std::string* why) {
     return *why = std::string("WELCOME ") + wire::handshakeStatusName(w->status) + ": " + w->reason,
            false;
   if (psk.empty()) return true;
-  wire::Proof expect_server = wire::computeProof(psk, wire::Role::kServer, h.session, 0, h.nonce,
-                                                 w->nonce);
+  wire::Proof expect_server =
+      wire::computeProof(psk, wire::Role::kServer, h.session, 0, h.nonce, w->nonce);
   if (!wire::proofEqual(expect_server, w->proof))
     return *why = "server proof does not match the key", false;
   wire::Proof mine = wire::computeProof(psk, wire::Role::kClient, h.session, 0, h.nonce, w->nonce);

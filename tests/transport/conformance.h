@@ -34,8 +34,8 @@ class Conformance : public ConformanceBase {
   void SetUp() override { connect(options(), options()); }
   void connect(const ChannelOptions& client_opts, const ChannelOptions& server_opts) {
     pair_ = connectPair(transport(), client_opts, server_opts);
-    ASSERT_TRUE(pair_.client && pair_.server) << "could not set up a " << transport()
-                                              << " channel with " << lanes() << " lanes";
+    ASSERT_TRUE(pair_.client && pair_.server)
+        << "could not set up a " << transport() << " channel with " << lanes() << " lanes";
   }
   Channel& client() { return *pair_.client; }
   Channel& server() { return *pair_.server; }
@@ -49,9 +49,9 @@ inline std::string conformanceName(const ::testing::TestParamInfo<ConformancePar
 }  // namespace farlink::test
 
 // One line per fixture: run it over every built transport, with 1 and 8 lanes.
-#define FARLINK_INSTANTIATE_CONFORMANCE(Fixture)                                           \
-  INSTANTIATE_TEST_SUITE_P(                                                                \
-      AllTransports, Fixture,                                                              \
-      ::testing::Combine(::testing::ValuesIn(::farlink::test::builtTransports()),          \
-                         ::testing::Values(1, 8)),                                         \
+#define FARLINK_INSTANTIATE_CONFORMANCE(Fixture)                                  \
+  INSTANTIATE_TEST_SUITE_P(                                                       \
+      AllTransports, Fixture,                                                     \
+      ::testing::Combine(::testing::ValuesIn(::farlink::test::builtTransports()), \
+                         ::testing::Values(1, 8)),                                \
       ::farlink::test::conformanceName)

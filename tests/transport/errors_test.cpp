@@ -127,6 +127,31 @@ TEST_P(ConformanceErrors, WaitTimesOutWithoutSenderThenCompletes) {
                    }});
 }
 
+// A blocking recv() that timed out has returned to its caller, who may reuse
+// or free the buffer: the receive must be withdrawn, so the next message of
+// that tag goes to the next receive, not into the abandoned buffer.
+TEST_P(ConformanceErrors, TimedOutBlockingRecvIsWithdrawn) {
+  Buffer abandoned(64);
+  auto r = server().recv(abandoned.data(), abandoned.size(), 99, 100ms);
+  ASSERT_EQ(r.status().code(), StatusCode::kTimedOut) << r.status().toString();
+  runConcurrently({[&] { expectSend(client(), 16, 99, 3); },
+                   [&] { expectRecv(server(), 64, 99, 16, 3, kShortWait); }});
+  EXPECT_EQ(abandoned.data()[0], 0xEE) << "a message landed in the buffer of a timed-out recv()";
+}
+
+// A send cannot be taken back mid-stream: a timed-out blocking send fails
+// the channel (so the caller's buffer is free) instead of leaving it in use.
+TEST_P(ConformanceErrors, TimedOutBlockingSendFailsTheChannel) {
+  Buffer big = Buffer::patterned(64u << 20, 5);  // far more than socket buffers hold
+  Status s = client().send(big.data(), big.size(), 7, 200ms);  // the server never reads
+  ASSERT_EQ(s.code(), StatusCode::kTimedOut) << s.toString();
+  auto r = client().isend(big.data(), 1, 7);
+  ASSERT_FALSE(r.isOk()) << "a failed channel accepted a send";
+  EXPECT_EQ(r.status().code(), StatusCode::kTimedOut) << r.status().toString();
+  EXPECT_NE(r.status().message().find("could not be withdrawn"), std::string::npos)
+      << r.status().toString();
+}
+
 TEST_P(ConformanceErrors, SendWithAnyTagIsInvalid) {
   uint8_t b[4] = {};
   auto r = client().isend(b, sizeof b, kAnyTag);
@@ -168,10 +193,12 @@ TEST_P(ConformanceConnect, InvalidOptionsAreRejected) {
 TEST(ConformanceSchemes, UnbuiltSchemesAreNotSupported) {
   for (const std::string& scheme : unbuiltReservedSchemes()) {
     auto c = Channel::connect(scheme + "://127.0.0.1:1");
-    EXPECT_EQ(c.status().code(), StatusCode::kNotSupported) << scheme << ": " << c.status().toString();
+    EXPECT_EQ(c.status().code(), StatusCode::kNotSupported)
+        << scheme << ": " << c.status().toString();
     EXPECT_NE(c.status().message().find(scheme), std::string::npos) << c.status().message();
     auto l = Listener::listen(scheme + "://127.0.0.1:0");
-    EXPECT_EQ(l.status().code(), StatusCode::kNotSupported) << scheme << ": " << l.status().toString();
+    EXPECT_EQ(l.status().code(), StatusCode::kNotSupported)
+        << scheme << ": " << l.status().toString();
   }
   auto c = Channel::connect("carrierpigeon://127.0.0.1:1");
   EXPECT_FALSE(c.isOk());

@@ -110,7 +110,8 @@ TEST_P(ConformanceListener, GoodChannelLeavesNoRejection) {
   ASSERT_TRUE(c.isOk()) << c.status().toString();
   auto s = pump_->next();
   ASSERT_NE(s, nullptr);
-  runConcurrently({[&] { expectSend(**c, 1000, 1, 1); }, [&] { expectRecv(*s, 1000, 1, 1000, 1); }});
+  runConcurrently(
+      {[&] { expectSend(**c, 1000, 1, 1); }, [&] { expectRecv(*s, 1000, 1, 1000, 1); }});
   size_t n = pump_->countRejections([](const Status&) { return true; }, 1, 1500ms);
   EXPECT_EQ(n, 0u) << "rejections after a good handshake:" << describe(pump_->allRejections());
 }

@@ -49,8 +49,7 @@ TEST_P(ConformanceMatching, ThousandOutstandingPostedBeforeAndAfterArrival) {
           ASSERT_TRUE(r.isOk()) << i << ": " << r.status().toString();
           reqs.push_back(*r);
         }
-        for (size_t i = 0; i < kN; ++i)
-          ASSERT_TRUE(reqs[i].wait(kLongWait).isOk()) << "send " << i;
+        for (size_t i = 0; i < kN; ++i) ASSERT_TRUE(reqs[i].wait(kLongWait).isOk()) << "send " << i;
         all_sent = true;
       },
       [&] {
@@ -176,8 +175,8 @@ TEST_P(ConformanceMatching, BidirectionalSimultaneous) {
       EXPECT_TRUE(matchesPattern(ins[i].data(), sizeOf(i), peer_seed + i)) << i;
     }
   };
-  runConcurrently({[&] { side(client(), 10'000, 20'000); },
-                   [&] { side(server(), 20'000, 10'000); }});
+  runConcurrently(
+      {[&] { side(client(), 10'000, 20'000); }, [&] { side(server(), 20'000, 10'000); }});
 }
 
 // flush() returns once every isend so far has been handed to the kernel:

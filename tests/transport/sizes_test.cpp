@@ -33,11 +33,11 @@ TEST_P(ConformanceSizes, ZeroBytes) {
 }
 
 TEST_P(ConformanceSizes, OneByte) {
-  runConcurrently({[&] { expectSend(client(), 1, 11, 1); },
-                   [&] { expectRecv(server(), 1, 11, 1, 1); }});
+  runConcurrently(
+      {[&] { expectSend(client(), 1, 11, 1); }, [&] { expectRecv(server(), 1, 11, 1, 1); }});
   // And back the other way.
-  runConcurrently({[&] { expectSend(server(), 1, 12, 2); },
-                   [&] { expectRecv(client(), 64, 12, 1, 2); }});
+  runConcurrently(
+      {[&] { expectSend(server(), 1, 12, 2); }, [&] { expectRecv(client(), 64, 12, 1, 2); }});
 }
 
 TEST_P(ConformanceSizes, OddSizes) {
@@ -118,7 +118,8 @@ TEST_P(ConformanceSizes, StatsCountMessagesBytesAndLanes) {
         for (size_t i = 0; i < std::size(sizes); ++i) expectSend(client(), sizes[i], 1, i);
       },
       [&] {
-        for (size_t i = 0; i < std::size(sizes); ++i) expectRecv(server(), sizes[i], 1, sizes[i], i);
+        for (size_t i = 0; i < std::size(sizes); ++i)
+          expectRecv(server(), sizes[i], 1, sizes[i], i);
       },
   });
   ChannelStats c = client().stats();

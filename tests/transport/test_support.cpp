@@ -108,8 +108,7 @@ uint16_t closedLoopbackPort() {
   return ntohs(a.sin_port);
 }
 
-ListenerPump::ListenerPump(Listener* listener)
-    : listener_(listener), thread_([this] { run(); }) {}
+ListenerPump::ListenerPump(Listener* listener) : listener_(listener), thread_([this] { run(); }) {}
 
 ListenerPump::~ListenerPump() { stop(); }
 
@@ -133,8 +132,7 @@ void ListenerPump::run() {
     }
     cv_.notify_all();
     // An accept that fails at once must not turn into a busy loop.
-    if (!r.isOk() && r.status().code() != StatusCode::kTimedOut)
-      std::this_thread::sleep_for(10ms);
+    if (!r.isOk() && r.status().code() != StatusCode::kTimedOut) std::this_thread::sleep_for(10ms);
   }
 }
 

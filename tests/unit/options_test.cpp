@@ -1,5 +1,7 @@
 // ChannelOptions::fromEnvironment and validate(): FARLINK_* parsing, suffixes,
 // errors that name the variable, and the documented ranges.
+#include "farlink/options.h"
+
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
@@ -7,15 +9,13 @@
 #include <string>
 #include <utility>
 
-#include "farlink/options.h"
-
 namespace farlink {
 namespace {
 
 constexpr const char* kAllVars[] = {
-    "FARLINK_LANES",       "FARLINK_CHUNK_SIZE",    "FARLINK_MAX_MESSAGE",
+    "FARLINK_LANES",          "FARLINK_CHUNK_SIZE", "FARLINK_MAX_MESSAGE",
     "FARLINK_MAX_UNEXPECTED", "FARLINK_PSK",        "FARLINK_CONNECT_TIMEOUT_MS",
-    "FARLINK_SOCKET_BUFFER", "FARLINK_NODELAY",     "FARLINK_RING_DEPTH",
+    "FARLINK_SOCKET_BUFFER",  "FARLINK_NODELAY",    "FARLINK_RING_DEPTH",
 };
 
 // Clears every FARLINK_* variable for the test's lifetime, then sets the given
@@ -53,8 +53,8 @@ TEST_F(EnvTest, LanesAndChunkSize) {
 
 TEST_F(EnvTest, SizeSuffixes) {
   const std::pair<const char*, size_t> cases[] = {
-      {"4096", 4096}, {"64K", 64u << 10}, {"64k", 64u << 10}, {"1M", 1u << 20},
-      {"8m", 8u << 20}, {"64M", 64u << 20},
+      {"4096", 4096},   {"64K", 64u << 10}, {"64k", 64u << 10},
+      {"1M", 1u << 20}, {"8m", 8u << 20},   {"64M", 64u << 20},
   };
   for (auto [text, want] : cases) {
     set("FARLINK_CHUNK_SIZE", text);
@@ -96,16 +96,11 @@ TEST_F(EnvTest, EnvironmentOverridesDefaults) {
 
 TEST_F(EnvTest, GarbageIsAnErrorNamingTheVariable) {
   const std::pair<const char*, const char*> cases[] = {
-      {"FARLINK_LANES", "eight"},
-      {"FARLINK_LANES", "8x"},
-      {"FARLINK_LANES", "-1"},
-      {"FARLINK_CHUNK_SIZE", "2Q"},
-      {"FARLINK_CHUNK_SIZE", "M"},
-      {"FARLINK_CHUNK_SIZE", "99999999999999999999999"},
-      {"FARLINK_MAX_MESSAGE", "1 G"},
-      {"FARLINK_CONNECT_TIMEOUT_MS", "soon"},
-      {"FARLINK_NODELAY", "maybe"},
-      {"FARLINK_RING_DEPTH", "0x"},
+      {"FARLINK_LANES", "eight"},     {"FARLINK_LANES", "8x"},
+      {"FARLINK_LANES", "-1"},        {"FARLINK_CHUNK_SIZE", "2Q"},
+      {"FARLINK_CHUNK_SIZE", "M"},    {"FARLINK_CHUNK_SIZE", "99999999999999999999999"},
+      {"FARLINK_MAX_MESSAGE", "1 G"}, {"FARLINK_CONNECT_TIMEOUT_MS", "soon"},
+      {"FARLINK_NODELAY", "maybe"},   {"FARLINK_RING_DEPTH", "0x"},
   };
   for (auto [name, value] : cases) {
     clear();

@@ -1,6 +1,8 @@
 // ReceiveMatcher: reassembly of chunks that arrive in any order over many
 // lanes, matching to receives (per-tag order, kAnyTag, too small), the
 // unexpected-message budget, and refusal of chunks that break the rules.
+#include "core/receive_matcher.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,7 +11,6 @@
 #include <random>
 #include <vector>
 
-#include "core/receive_matcher.h"
 #include "farlink/channel.h"
 
 namespace farlink {
@@ -195,7 +196,8 @@ TEST(ReceiveMatcher, TagsMatchInPerTagOrder) {
   m.post(rb);
   m.post(ra0);
   m.post(ra1);
-  for (int i = 0; i < 3; ++i) ASSERT_EQ(feed(m, chunksOf(i, tags[i], src[i].size())[0], src[i]), Action::kDeliver);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(feed(m, chunksOf(i, tags[i], src[i].size())[0], src[i]), Action::kDeliver);
   EXPECT_EQ(ra0->bytes(), 10u);
   EXPECT_EQ(rb->bytes(), 20u);
   EXPECT_EQ(ra1->bytes(), 30u);

@@ -1,11 +1,11 @@
 // SendQueue: cutting messages into chunks on demand, sequence numbers, and
 // completion only after every chunk of a message is done (in any order).
+#include "core/send_queue.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <vector>
-
-#include "core/send_queue.h"
 
 namespace farlink {
 namespace {
@@ -74,9 +74,8 @@ TEST(SendQueue, ExactMultipleOfChunkHasNoEmptyTail) {
 
 TEST(SendQueue, SequencesAndInterleavedCompletion) {
   SendQueue q(kChunk);
-  std::vector<std::vector<uint8_t>> data = {std::vector<uint8_t>(kChunk + 1),
-                                            std::vector<uint8_t>(10),
-                                            std::vector<uint8_t>(3 * kChunk)};
+  std::vector<std::vector<uint8_t>> data = {
+      std::vector<uint8_t>(kChunk + 1), std::vector<uint8_t>(10), std::vector<uint8_t>(3 * kChunk)};
   std::vector<std::shared_ptr<RequestState>> reqs;
   for (size_t i = 0; i < data.size(); ++i) {
     reqs.push_back(sendReq(data[i], 10 + i));

@@ -49,9 +49,9 @@ FrameHeader sample() {
 TEST(WireFrame, LayoutIsLittleEndianAtDocumentedOffsets) {
   static_assert(kFrameHeaderSize == 40);
   Bytes b = encode(sample());
-  EXPECT_EQ(b[0], uint8_t{1});   // type DATA
-  EXPECT_EQ(b[1], uint8_t{0});   // flags
-  EXPECT_EQ(le(b, 2, 2), 0u);    // reserved
+  EXPECT_EQ(b[0], uint8_t{1});  // type DATA
+  EXPECT_EQ(b[1], uint8_t{0});  // flags
+  EXPECT_EQ(le(b, 2, 2), 0u);   // reserved
   EXPECT_EQ(le(b, 4, 4), 0x00012345u);
   EXPECT_EQ(le(b, 8, 8), 0x0102030405060708u);
   EXPECT_EQ(le(b, 16, 8), 0x1112131415161718u);
@@ -77,11 +77,11 @@ TEST(WireFrame, RoundTripEdgeValues) {
     uint64_t offset, total, tag, seq;
   };
   const Case cases[] = {
-      {0, 0, 0, 0, 0},                                  // empty message
-      {1, 0, 1, kU64Max - 1, kU64Max},                  // one byte, extreme tag/seq
-      {kMaxChunk, 0, kMaxChunk, 7, 1},                  // one full chunk
+      {0, 0, 0, 0, 0},                  // empty message
+      {1, 0, 1, kU64Max - 1, kU64Max},  // one byte, extreme tag/seq
+      {kMaxChunk, 0, kMaxChunk, 7, 1},  // one full chunk
       {kMaxChunk, (uint64_t{1} << 40) - kMaxChunk, uint64_t{1} << 40, 7, 2},  // last chunk
-      {4095, 1'000'003 - 4095, 1'000'003, 42, 3},       // odd tail
+      {4095, 1'000'003 - 4095, 1'000'003, 42, 3},                             // odd tail
   };
   for (const Case& c : cases) {
     FrameHeader in;

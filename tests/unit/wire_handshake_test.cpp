@@ -245,9 +245,9 @@ TEST(WireVerdict, RoundTripAndLayout) {
   EXPECT_EQ(le(p + 2, 2), in.reason.size());
   Verdict out;
   size_t reason_len = 0;
-  ASSERT_TRUE(decodeVerdictFixed(std::span<const uint8_t, kVerdictFixedSize>(p, 4), &out,
-                                 &reason_len)
-                  .isOk());
+  ASSERT_TRUE(
+      decodeVerdictFixed(std::span<const uint8_t, kVerdictFixedSize>(p, 4), &out, &reason_len)
+          .isOk());
   EXPECT_EQ(out.status, HandshakeStatus::kUnauthenticated);
   EXPECT_EQ(reason_len, in.reason.size());
   EXPECT_EQ(tailAfter(bytes, kVerdictFixedSize), in.reason);

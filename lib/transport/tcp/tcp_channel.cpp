@@ -211,6 +211,17 @@ Status TcpChannel::progress(Deadline deadline) {
   return failed_;
 }
 
+void TcpChannel::abandon(RequestState& req, const Status& why) {
+  Lock lk(mu_);
+  if (req.done()) return;
+  if (req.kind() == RequestState::Kind::kRecv && matcher_.withdraw(req, why)) return;
+  // A message in flight cannot be taken back without breaking the stream.
+  fail(Status(why.code(), why.message() + "; the operation could not be withdrawn, so the "
+                                          "channel to " + setup_.peer + " was closed"));
+  (void)driveUntil(lk, Clock::now() + std::chrono::seconds(10), [&] { return req.done(); },
+                   "lanes to shut down");
+}
+
 Status TcpChannel::flush(Deadline deadline) {
   Lock lk(mu_);
   Status s = driveUntil(lk, deadline, [&] { return sendQueuesDrained() || !failed_.isOk(); },

@@ -87,6 +87,7 @@ class TcpChannel final : public ChannelImpl {
   Result<Request> iread(void* local, size_t size, const RemoteKey& key, uint64_t offset) override;
   Status wait(RequestState& req, Deadline deadline) override;
   Status progress(Deadline deadline) override;
+  void abandon(RequestState& req, const Status& why) override;
   Status flush(Deadline deadline) override;
   Status close(Deadline deadline) override;
   ChannelStats stats() const override;
