@@ -56,6 +56,8 @@ struct Lane {
   bool recv_busy = false;
   bool recv_direct = false;    // the recv in flight targets `dest`
   std::unique_ptr<uint8_t[]> staging;
+  std::array<iovec, 2> rx_iov{};  // direct receive: payload rest + next header
+  msghdr rx_mh{};
   size_t rpos = 0, rend = 0;   // unparsed bytes in staging
   wire::FrameHeader cur{};     // header being delivered or stalled
   InMessage* msg = nullptr;

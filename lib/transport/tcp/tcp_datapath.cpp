@@ -119,9 +119,16 @@ void TcpChannel::armRecv(Lane& lane) {
   io_uring_sqe* s = nullptr;
   size_t buffered = lane.rend - lane.rpos;
   if (lane.rx == Rx::kPayload && buffered == 0 && lane.dest && lane.remaining >= kDirectMin) {
-    // Large payload: straight into the destination, no staging copy.
+    // Large payload: straight into the destination, no staging copy; the
+    // next frame's header rides along into staging, saving an op per chunk.
+    lane.rpos = lane.rend = 0;
+    lane.rx_iov[0] = {lane.dest, lane.remaining};
+    lane.rx_iov[1] = {lane.staging.get(), wire::kFrameHeaderSize};
+    lane.rx_mh = msghdr{};
+    lane.rx_mh.msg_iov = lane.rx_iov.data();
+    lane.rx_mh.msg_iovlen = lane.rx_iov.size();
     s = sqe();
-    io_uring_prep_recv(s, lane.fd.get(), lane.dest, lane.remaining, 0);
+    io_uring_prep_recvmsg(s, lane.fd.get(), &lane.rx_mh, 0);
     lane.recv_direct = true;
   } else {
     if (lane.rpos > 0) {  // keep the unparsed tail at the front
@@ -216,10 +223,14 @@ void TcpChannel::onReceived(Lane& lane, int res) {
   lane.stats.bytes_received += static_cast<size_t>(res);
   if (lane.recv_direct) {
     lane.recv_direct = false;
-    lane.dest += res;
-    lane.remaining -= static_cast<uint64_t>(res);
+    size_t got = static_cast<size_t>(res);
+    size_t to_dest = static_cast<size_t>(std::min<uint64_t>(got, lane.remaining));
+    lane.dest += to_dest;
+    lane.remaining -= to_dest;
+    lane.rend += got - to_dest;  // bytes of the next header, in staging
     if (lane.remaining > 0) return;  // short read: armRecv continues direct
     payloadDone(lane);
+    parse(lane);
     return;
   }
   lane.rend += static_cast<size_t>(res);
