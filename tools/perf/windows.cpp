@@ -120,8 +120,8 @@ Status StallGuard::check(const Channel& ch, const char* what) const {
                                            " for " + std::to_string(kStallTimeout.count()) + " s");
 }
 
-SendWindow::SendWindow(Channel& ch, uint64_t tag, size_t size, unsigned depth, bool verify,
-                       uint64_t seed)
+Window::Window(Channel& ch, uint64_t tag, size_t size, unsigned depth, bool verify,
+               uint64_t seed)
     : ch_(ch),
       tag_(tag),
       size_(size),
@@ -129,15 +129,21 @@ SendWindow::SendWindow(Channel& ch, uint64_t tag, size_t size, unsigned depth, b
       verify_(verify),
       seed_(seed),
       buffers_(size, slotCount(size, depth, verify)) {
-  // Distinct slots per pending send keep verified payloads stable until sent.
+  // Distinct slots per pending request keep verified payloads stable.
   if (verify_) depth_ = static_cast<unsigned>(buffers_.count());
+}
+
+Window::~Window() {
+  if (!pending_.empty()) (void)ch_.close(std::chrono::milliseconds{0});
+}
+
+SendWindow::SendWindow(Channel& ch, uint64_t tag, size_t size, unsigned depth, bool verify,
+                       uint64_t seed)
+    : Window(ch, tag, size, depth, verify, seed) {
+  // Without --verify the payload never changes: fill each slot once.
   if (!verify_) {
     for (size_t i = 0; i < buffers_.count(); ++i) fillPattern(buffers_.slot(i), size_, seed_);
   }
-}
-
-SendWindow::~SendWindow() {
-  if (!pending_.empty()) (void)ch_.close(std::chrono::milliseconds{0});
 }
 
 Status SendWindow::post(uint64_t limit) {
@@ -159,22 +165,6 @@ Result<bool> SendWindow::reap(std::chrono::milliseconds timeout) {
   if (Status s = pending_.front().status(); !s) return s;
   pending_.pop_front();
   return true;
-}
-
-RecvWindow::RecvWindow(Channel& ch, uint64_t tag, size_t size, unsigned depth, bool verify,
-                       uint64_t seed)
-    : ch_(ch),
-      tag_(tag),
-      size_(size),
-      depth_(depth),
-      verify_(verify),
-      seed_(seed),
-      buffers_(size, slotCount(size, depth, verify)) {
-  if (verify_) depth_ = static_cast<unsigned>(buffers_.count());
-}
-
-RecvWindow::~RecvWindow() {
-  if (!pending_.empty()) (void)ch_.close(std::chrono::milliseconds{0});
 }
 
 Status RecvWindow::post() {

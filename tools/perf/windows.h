@@ -76,12 +76,30 @@ class StallGuard {
   Clock::time_point last_ = Clock::now();
 };
 
-class SendWindow {
+// What both windows hold: the channel, the message shape, the buffers and
+// the requests in flight. Destroying a window with requests still pending
+// (error paths) aborts the channel so no request outlives its buffer.
+class Window {
+ public:
+  Window(Channel& ch, uint64_t tag, size_t size, unsigned depth, bool verify, uint64_t seed);
+  ~Window();
+  Window(const Window&) = delete;
+  Window& operator=(const Window&) = delete;
+
+ protected:
+  Channel& ch_;
+  uint64_t tag_;
+  size_t size_;
+  unsigned depth_;
+  bool verify_;
+  uint64_t seed_;
+  SlotBuffers buffers_;
+  std::deque<Request> pending_;
+};
+
+class SendWindow : public Window {
  public:
   SendWindow(Channel& ch, uint64_t tag, size_t size, unsigned depth, bool verify, uint64_t seed);
-  ~SendWindow();  // on error paths: aborts the channel so no send outlives its buffer
-  SendWindow(const SendWindow&) = delete;
-  SendWindow& operator=(const SendWindow&) = delete;
 
   // Starts sends while fewer than `depth` are pending and fewer than `limit` started.
   Status post(uint64_t limit);
@@ -91,23 +109,12 @@ class SendWindow {
   size_t pending() const { return pending_.size(); }
 
  private:
-  Channel& ch_;
-  uint64_t tag_;
-  size_t size_;
-  unsigned depth_;
-  bool verify_;
-  uint64_t seed_;
-  SlotBuffers buffers_;
-  std::deque<Request> pending_;
   uint64_t started_ = 0;
 };
 
-class RecvWindow {
+class RecvWindow : public Window {
  public:
-  RecvWindow(Channel& ch, uint64_t tag, size_t size, unsigned depth, bool verify, uint64_t seed);
-  ~RecvWindow();  // on error paths: aborts the channel so no receive outlives its buffer
-  RecvWindow(const RecvWindow&) = delete;
-  RecvWindow& operator=(const RecvWindow&) = delete;
+  using Window::Window;
 
   // Call when the start signal is sent or received (after allocation).
   void startClock() { meter_.start(Clock::now()); }
@@ -130,14 +137,6 @@ class RecvWindow {
 
  private:
   static constexpr uint64_t kUnknown = ~uint64_t{0};
-  Channel& ch_;
-  uint64_t tag_;
-  size_t size_;
-  unsigned depth_;
-  bool verify_;
-  uint64_t seed_;
-  SlotBuffers buffers_;
-  std::deque<Request> pending_;
   uint64_t posted_ = 0;
   uint64_t completed_ = 0;
   uint64_t expected_ = kUnknown;
@@ -147,8 +146,8 @@ class RecvWindow {
 
 // Waits up to `timeout` for a window's oldest request, then collects whatever
 // else already finished without blocking. Returns how many finished.
-template <typename Window>
-Result<int> reapAll(Window& w, std::chrono::milliseconds timeout) {
+template <typename W>
+Result<int> reapAll(W& w, std::chrono::milliseconds timeout) {
   int n = 0;
   for (;;) {
     Result<bool> r = w.reap(n == 0 ? timeout : std::chrono::milliseconds{0});
