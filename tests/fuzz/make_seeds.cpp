@@ -1,0 +1,126 @@
+// Writes the seed corpora in tests/fuzz/corpus/ from the real encoders, so
+// the seeds follow the wire format when it changes. Run by hand after a
+// format change: `ninja -C build tests/fuzz/make-seeds && build/tests/fuzz/make-seeds tests/fuzz/corpus`.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "core/wire.h"
+#include "farlink/memory.h"
+#include "perf/control.h"
+
+namespace fs = std::filesystem;
+using namespace farlink;
+
+namespace {
+
+void put(const fs::path& dir, const std::string& name, const void* data, size_t size) {
+  fs::create_directories(dir);
+  std::ofstream(dir / name, std::ios::binary).write(static_cast<const char*>(data),
+                                                    static_cast<std::streamsize>(size));
+}
+
+std::vector<uint8_t> frame(wire::FrameType type, uint32_t len, uint64_t seq, uint64_t tag,
+                           uint64_t offset, uint64_t total) {
+  std::vector<uint8_t> out(wire::kFrameHeaderSize);
+  wire::encodeFrame({type, len, seq, tag, offset, total}, out.data());
+  return out;
+}
+
+void frames(const fs::path& dir) {
+  auto a = frame(wire::FrameType::kData, 4096, 0, 7, 0, 10000);
+  a.push_back(0);
+  put(dir, "data", a.data(), a.size());
+  auto b = frame(wire::FrameType::kClose, 0, 3, 0, 0, 0);
+  b.push_back(1);
+  put(dir, "close", b.data(), b.size());
+  auto c = frame(wire::FrameType::kReadReq, 0, 9, 12345, 64, 4096);
+  c.push_back(2);
+  put(dir, "read-req", c.data(), c.size());
+}
+
+void handshakes(const fs::path& dir) {
+  std::vector<uint8_t> hello(1 + wire::kHelloSize, 0);
+  wire::Hello h;
+  h.lane_count = 4;
+  h.lane_index = 2;
+  h.max_chunk = 1 << 20;
+  h.capabilities = wire::kCapPsk;
+  wire::encodeHello(h, hello.data() + 1);
+  put(dir, "hello", hello.data(), hello.size());
+  wire::Welcome w;
+  w.max_chunk = 1 << 20;
+  w.status = wire::HandshakeStatus::kBusy;
+  w.reason = "listener busy";
+  std::string welcome = "\x01" + wire::encodeWelcome(w);
+  put(dir, "welcome", welcome.data(), welcome.size());
+  std::string verdict = "\x02" + wire::encodeVerdict({wire::HandshakeStatus::kUnauthenticated, "no"});
+  put(dir, "verdict", verdict.data(), verdict.size());
+  RemoteKey k{0x1122334455667788, 1 << 20, kRemoteRead | kRemoteWrite};
+  auto key = k.serialize();
+  std::vector<uint8_t> rk{3};
+  rk.insert(rk.end(), key.begin(), key.end());
+  put(dir, "remote-key", rk.data(), rk.size());
+}
+
+// Script for fuzz_receive: op 0 = post(tag, u16 capacity), 1 = frame + payload.
+void receives(const fs::path& dir) {
+  std::vector<uint8_t> s;
+  auto post = [&](uint8_t tag, uint16_t cap) {
+    s.insert(s.end(), {0, tag, static_cast<uint8_t>(cap), static_cast<uint8_t>(cap >> 8)});
+  };
+  auto data = [&](uint64_t seq, uint64_t tag, uint64_t off, uint32_t len, uint64_t total) {
+    s.push_back(1);
+    auto f = frame(wire::FrameType::kData, len, seq, tag, off, total);
+    s.insert(s.end(), f.begin(), f.end());
+    s.insert(s.end(), len, static_cast<uint8_t>('a' + seq));
+  };
+  post(1, 6000);
+  data(0, 1, 4096, 904, 5000);  // second chunk first
+  data(0, 1, 0, 4096, 5000);
+  data(1, 2, 0, 100, 100);  // unexpected, then claimed
+  post(255, 200);
+  data(2, 1, 0, 0, 0);  // empty message
+  post(1, 10);
+  s.insert(s.end(), {2, 3, 0});  // withdraw, peer gone
+  put(dir, "script", s.data(), s.size());
+}
+
+void controls(const fs::path& dir) {
+  perf::ControlMsg run;
+  run.spec.flags = perf::kFlagVerify;
+  run.spec.iters = 1000;
+  auto a = perf::encodeControl(run);
+  put(dir, "run", a.data(), a.size());
+  perf::ControlMsg result;
+  result.type = perf::MsgType::kResult;
+  result.report.messages = 1000;
+  result.report.bytes = 65536000;
+  result.text = "ok";
+  auto b = perf::encodeControl(result);
+  put(dir, "result", b.data(), b.size());
+}
+
+void uris(const fs::path& dir) {
+  for (std::string u : {"tcp://127.0.0.1:18515", "verbs://[fe80::1%eth0]:7174", "auto://host.example:1",
+                        "10.0.0.2:65535"})
+    put(dir, std::to_string(std::hash<std::string>{}(u)), u.data(), u.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: make-seeds CORPUS_DIR\n");
+    return 2;
+  }
+  fs::path root = argv[1];
+  frames(root / "frame");
+  handshakes(root / "handshake");
+  receives(root / "receive");
+  controls(root / "control");
+  uris(root / "uri");
+  return 0;
+}
