@@ -21,10 +21,10 @@ class BadInput : public ::testing::Test {
   static constexpr std::chrono::milliseconds kHandshakeDeadline{500};
   static constexpr size_t kGoodSize = 32u << 20;
 
-  void start(std::string psk = "") {
+  void start(std::string psk = "", std::chrono::milliseconds handshake_deadline = kHandshakeDeadline) {
     psk_ = std::move(psk);
     ChannelOptions o;
-    o.connect_timeout = kHandshakeDeadline;
+    o.connect_timeout = handshake_deadline;
     o.psk = psk_;
     auto l = Listener::listen("tcp://127.0.0.1:0", o);
     ASSERT_TRUE(l.isOk()) << l.status().toString();

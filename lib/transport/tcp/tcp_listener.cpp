@@ -68,10 +68,11 @@ class TcpListener final : public ListenerImpl {
       if (rc < 0 && errno != EINTR) return errnoStatus(StatusCode::kIoError, "poll on " + uri(), errno);
       if (pfds[0].revents & POLLIN) acceptNew();
       // Advance handshakes that are ready; finished ones leave the list.
-      // acceptNew() only appends, so pfds[i + 1] still belongs to pending_[i].
+      // acceptNew() only appends or empties slots, so pfds[i + 1] still
+      // belongs to pending_[i].
       for (size_t i = 0; i + 1 < pfds.size(); ++i) {
         auto& h = pending_[i];
-        if (pfds[i + 1].revents == 0 || !h->advance()) continue;
+        if (!h || pfds[i + 1].revents == 0 || !h->advance()) continue;
         if (h->ok()) addLane(*h);
         else reject(h->error());
         h.reset();
@@ -89,16 +90,23 @@ class TcpListener final : public ListenerImpl {
     if (rejections_.size() < kMaxRejectionsKept) rejections_.push_back(std::move(s));
   }
 
+  // When the table is full the oldest handshake makes room: refusing the
+  // newcomer instead would let 1024 silent connections lock everyone out
+  // until their deadlines, while an honest handshake finishes in one RTT.
   void acceptNew() {
     for (;;) {
       UniqueFd c(::accept4(fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!c.valid()) return;  // EAGAIN, or a connection that died in the backlog
       std::string peer = peerName(c.get());
-      if (pending_.size() >= kMaxPendingHandshakes) {
+      if (std::count_if(pending_.begin(), pending_.end(), [](const auto& h) { return !!h; }) >=
+          static_cast<std::ptrdiff_t>(kMaxPendingHandshakes)) {
+        // Slots are reset, not erased: accept()'s pollfd indexes stay valid.
+        auto oldest = std::find_if(pending_.begin(), pending_.end(), [](const auto& h) { return !!h; });
         reject(Status(StatusCode::kResourceExhausted,
-                      "refused " + peer + ": " + std::to_string(kMaxPendingHandshakes) +
-                          " handshakes already in progress"));
-        continue;
+                      "dropped " + (*oldest)->peer() + ": its handshake was the oldest of " +
+                          std::to_string(kMaxPendingHandshakes) + " in progress when " + peer +
+                          " arrived"));
+        oldest->reset();
       }
       pending_.push_back(std::make_unique<ServerHandshake>(std::move(c), peer, &cfg_,
                                                            Clock::now() + opts_.connect_timeout));
@@ -108,6 +116,7 @@ class TcpListener final : public ListenerImpl {
   void expire() {
     Deadline now = Clock::now();
     std::erase_if(pending_, [&](const auto& h) {
+      if (!h) return true;
       if (h->deadline() > now) return false;
       reject(Status(StatusCode::kTimedOut, "peer " + h->peer() + " did not finish the handshake within " +
                                                std::to_string(opts_.connect_timeout.count()) + " ms"));
@@ -122,15 +131,24 @@ class TcpListener final : public ListenerImpl {
     });
   }
 
+  // Same policy as for handshakes: a session whose lanes never all arrive
+  // gives way to a newer one rather than blocking it.
+  void dropOldestSession(const std::string& newcomer) {
+    auto oldest = std::min_element(sessions_.begin(), sessions_.end(), [](const auto& a, const auto& b) {
+      return a.second.deadline < b.second.deadline;
+    });
+    reject(Status(StatusCode::kResourceExhausted,
+                  "dropped " + oldest->second.peer + ": its session was the oldest of " +
+                      std::to_string(kMaxPendingSessions) + " waiting for lanes when " + newcomer +
+                      " arrived"));
+    sessions_.erase(oldest);
+  }
+
   void addLane(ServerHandshake& h) {
     const wire::Hello& hello = h.hello();
     auto it = sessions_.find(hello.session);
     if (it == sessions_.end()) {
-      if (sessions_.size() >= kMaxPendingSessions) {
-        h.refuse(wire::HandshakeStatus::kBusy, Status(StatusCode::kResourceExhausted,
-                                                      "too many half-open sessions; refused " + h.peer()));
-        return reject(h.error());
-      }
+      if (sessions_.size() >= kMaxPendingSessions) dropOldestSession(h.peer());
       PendingSession s;
       s.first = hello;
       s.peer = h.peer();
