@@ -1,0 +1,191 @@
+#include "link_sim.h"
+
+#include <algorithm>
+
+namespace farlink::flow::sim {
+
+Link::Outcome Link::send(uint64_t bytes, FlowTime now) {
+  Outcome o;
+  FlowTime start = std::max(now, free_at_);
+  o.queued = start - now;
+  // Drop-tail: the bytes already waiting, plus this packet, must fit.
+  double backlog = bytesIn(p_.rate, o.queued);
+  if (backlog + static_cast<double>(bytes) > static_cast<double>(p_.queue_bytes)) {
+    o.queue_drop = true;
+    return o;
+  }
+  free_at_ = start + fromSeconds(static_cast<double>(bytes) / p_.rate);
+  if (p_.loss > 0 && uniform() < p_.loss) return o;  // lost on the wire after the queue
+  o.delivered = true;
+  o.arrival = free_at_ + oneWay();
+  return o;
+}
+
+void Meter::add(FlowTime t, uint64_t n) {
+  auto i = static_cast<size_t>((t - FlowTime{}) / bin);
+  if (bytes.size() <= i) bytes.resize(i + 1, 0);
+  bytes[i] += n;
+}
+
+BytesPerSecond Meter::rate(FlowDuration from, FlowDuration to) const {
+  auto a = static_cast<size_t>(from / bin), b = static_cast<size_t>(to / bin);
+  uint64_t sum = 0;
+  for (size_t i = a; i < b && i < bytes.size(); ++i) sum += bytes[i];
+  return static_cast<double>(sum) / toSeconds(to - from);
+}
+
+Simulator::Simulator(const LinkParams& link) : link_(link) {}
+
+void Simulator::schedule(FlowTime t, std::function<void()> fn) {
+  events_.push(Event{std::max(t, now_), seq_++, std::move(fn)});
+}
+
+void Simulator::runUntil(FlowDuration since_start) {
+  FlowTime end = at(since_start);
+  while (!events_.empty() && events_.top().t <= end) {
+    Event e = events_.top();
+    events_.pop();
+    now_ = e.t;
+    e.fn();
+  }
+  now_ = end;
+}
+
+FlowDuration Simulator::meanQueueDelay(FlowDuration from, FlowDuration to) const {
+  double sum = 0;
+  uint64_t n = 0;
+  for (const auto& s : queue_samples_) {
+    if (s.t < at(from) || s.t >= at(to)) continue;
+    sum += toSeconds(s.q);
+    n++;
+  }
+  return n ? fromSeconds(sum / static_cast<double>(n)) : FlowDuration::zero();
+}
+
+FlowDuration Simulator::maxQueueDelay(FlowDuration from, FlowDuration to) const {
+  FlowDuration m{0};
+  for (const auto& s : queue_samples_)
+    if (s.t >= at(from) && s.t < at(to)) m = std::max(m, s.q);
+  return m;
+}
+
+FlowSender::FlowSender(Simulator& sim, std::unique_ptr<ChannelFlow> flow, uint64_t chunk_bytes)
+    : sim_(sim), flow_(std::move(flow)), chunk_(chunk_bytes) {}
+
+void FlowSender::start() {
+  sim_.schedule(sim_.now(), [this] { pump(); });
+  sim_.schedule(sim_.now(), [this] { tick(); });
+}
+
+void FlowSender::tick() {
+  flow_->onTick(sim_.now());  // stalled-lane moves are already queued on other lanes
+  pump();
+  sim_.schedule(sim_.now() + std::chrono::milliseconds(5), [this] { tick(); });
+}
+
+void FlowSender::pump() {
+  FlowTime now = sim_.now();
+  for (;;) {
+    // The lane with the earliest expected completion takes the next chunk.
+    std::optional<ChunkId> id;
+    LaneId lane = kNoLane;
+    for (LaneId l = 0; l < static_cast<LaneId>(flow_->scheduler().lanes()) && !id; ++l) {
+      id = flow_->next(l);
+      if (id) lane = l;
+    }
+    if (!id) {
+      auto r = flow_->assign(next_id_, chunk_, Priority::kBulk, now);
+      if (!r) return;  // no lane up
+      id = next_id_++;
+      lane = *r;
+    }
+    SendDecision d = flow_->maySend(lane, *id, now);
+    if (!d.allowed) {
+      if (d.blocker == SendDecision::Blocker::kPacing && !wake_pending_) {
+        wake_pending_ = true;
+        sim_.schedule(now + d.wait, [this] {
+          wake_pending_ = false;
+          pump();
+        });
+      }
+      return;  // an ack (cap) or the wake-up (pacing) resumes sending
+    }
+    transmit(lane, *id);
+  }
+}
+
+void FlowSender::transmit(LaneId lane, ChunkId id) {
+  FlowTime now = sim_.now();
+  uint64_t bytes = *flow_->scheduler().chunkBytes(id);
+  (void)flow_->onSend(lane, id, now);
+  Link::Outcome o = sim_.link().send(bytes, now);
+  if (!o.queue_drop) sim_.recordQueue(now, o.queued);
+  if (o.delivered) {
+    sim_.schedule(o.arrival, [this, bytes] {
+      meter_.add(sim_.now(), bytes);
+      delivered_ += bytes;
+    });
+    sim_.schedule(o.arrival + sim_.link().oneWay(), [this, lane, id] {
+      flow_->onAck(lane, id, sim_.now());
+      trace_.push_back({sim_.now(), flow_->controller().pacingRate(),
+                        flow_->controller().inflightCap(),
+                        std::string(flow_->controller().stateName())});
+      pump();
+    });
+  } else {
+    lost_++;
+    // Detected like a SACK hole: about one RTT after sending.
+    FlowTime seen = now + o.queued + sim_.link().params().rtt + std::chrono::milliseconds(1);
+    sim_.schedule(seen, [this, lane, id] {
+      (void)flow_->onLoss(lane, id, sim_.now());
+      pump();
+    });
+  }
+}
+
+RenoSender::RenoSender(Simulator& sim, uint64_t packet_bytes)
+    : sim_(sim), pkt_(packet_bytes), cwnd_(10.0 * static_cast<double>(packet_bytes)) {}
+
+void RenoSender::start() {
+  sim_.schedule(sim_.now(), [this] { pump(); });
+}
+
+void RenoSender::pump() {
+  while (static_cast<double>(inflight_ + pkt_) <= cwnd_) {
+    FlowTime now = sim_.now();
+    inflight_ += pkt_;
+    Link::Outcome o = sim_.link().send(pkt_, now);
+    if (!o.queue_drop) sim_.recordQueue(now, o.queued);
+    if (o.delivered) {
+      sim_.schedule(o.arrival, [this] { meter_.add(sim_.now(), pkt_); });
+      sim_.schedule(o.arrival + sim_.link().oneWay(), [this, now] { onAck(now, pkt_); });
+    } else {
+      FlowTime seen = now + o.queued + sim_.link().params().rtt + std::chrono::milliseconds(1);
+      sim_.schedule(seen, [this, now] { onLoss(now); });
+    }
+  }
+}
+
+void RenoSender::onAck(FlowTime, uint64_t bytes) {
+  inflight_ -= bytes;
+  double b = static_cast<double>(bytes);
+  if (cwnd_ < ssthresh_)
+    cwnd_ += b;  // slow start
+  else
+    cwnd_ += static_cast<double>(pkt_) * b / cwnd_;  // +1 packet per RTT
+  pump();
+}
+
+void RenoSender::onLoss(FlowTime sent) {
+  inflight_ -= pkt_;
+  // One halving per window: losses of packets sent before the last cut
+  // belong to the same congestion event.
+  if (sent >= last_cut_) {
+    cwnd_ = std::max(2.0 * static_cast<double>(pkt_), cwnd_ / 2);
+    ssthresh_ = cwnd_;
+    last_cut_ = sim_.now();
+  }
+  pump();  // the lost packet's data is re-sent as a new packet
+}
+
+}  // namespace farlink::flow::sim
