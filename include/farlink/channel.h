@@ -58,6 +58,16 @@ struct LaneStats {
   uint64_t chunks_sent = 0;
   uint64_t chunks_received = 0;
   bool up = false;
+  // What the path looks like from this lane, as the datapath measures it
+  // (TCP: the kernel's TCP_INFO). Zero when the datapath cannot tell.
+  double rtt_us = 0;           // smoothed round-trip time
+  double rtt_var_us = 0;       // its mean deviation
+  double min_rtt_us = 0;       // lowest seen: the path without queueing
+  uint64_t delivery_rate_bps = 0;  // bits per second recently delivered
+  uint64_t pacing_rate_bps = 0;
+  uint64_t cwnd_bytes = 0;     // congestion window
+  uint64_t retransmits = 0;    // segments or packets sent again
+  std::string congestion;      // congestion control in use, e.g. "cubic", "bbr"
 };
 
 struct ChannelStats {

@@ -67,11 +67,43 @@ TEST(Latency, SingleSample) {
 }
 
 TEST(Report, JsonKeys) {
-  tools::BwRow bw{"tcp", 4, 65536, 5000, 12.3456, 11.1111, 0.0212};
+  tools::BwRow bw{"tcp", 4, 65536, 5000, 12.3456, 11.1111, 0.0212, false, {}};
   EXPECT_EQ(tools::toJson(bw),
             R"({"mode":"bw","transport":"tcp","lanes":4,"bidir":false,"bytes":65536,)"
             R"("iterations":5000,"bw_peak_gbps":12.346,"bw_avg_gbps":11.111,)"
             R"("msg_rate_mpps":0.0212})");
+}
+
+TEST(Report, PathSummaryOverLanes) {
+  std::vector<LaneStats> lanes(2);
+  lanes[0].rtt_us = 30000;
+  lanes[0].min_rtt_us = 29000;
+  lanes[0].delivery_rate_bps = 400'000'000;
+  lanes[0].retransmits = 3;
+  lanes[0].congestion = "cubic";
+  lanes[1].rtt_us = 32000;
+  lanes[1].min_rtt_us = 28500;
+  lanes[1].delivery_rate_bps = 500'000'000;
+  lanes[1].retransmits = 4;
+  tools::PathSummary p = tools::summarizePath(lanes);
+  EXPECT_DOUBLE_EQ(p.rtt_ms, 31.0);
+  EXPECT_DOUBLE_EQ(p.min_rtt_ms, 28.5);
+  EXPECT_DOUBLE_EQ(p.delivery_gbps, 0.9);
+  EXPECT_EQ(p.retransmits, 7u);
+  EXPECT_EQ(p.congestion, "cubic");
+  tools::BwRow bw{"tcp", 2, 65536, 10, 1, 1, 0.5, false, {}};
+  bw.path = p;
+  EXPECT_NE(tools::toJson(bw).find(
+                R"("path":{"rtt_ms":31.0,"min_rtt_ms":28.5,"delivery_gbps":0.9,"retransmits":7,)"
+                R"("congestion":"cubic"})"),
+            std::string::npos)
+      << tools::toJson(bw);
+}
+
+TEST(Report, NoPathWhenTheTransportCannotTell) {
+  tools::LatRow lat;
+  lat.path = tools::summarizePath({LaneStats{}});
+  EXPECT_EQ(tools::toJson(lat).find("path"), std::string::npos);
 }
 
 perf::ControlMsg sampleMsg() {

@@ -94,6 +94,39 @@ void printLatRow(FILE* out, const LatRow& r) {
   printAligned(out, kLatHeader, kLatLabels, values);
 }
 
+PathSummary summarizePath(const std::vector<LaneStats>& lanes) {
+  PathSummary p;
+  int with_rtt = 0;
+  for (const LaneStats& l : lanes) {
+    if (l.rtt_us > 0) {
+      p.rtt_ms += l.rtt_us / 1e3;
+      ++with_rtt;
+    }
+    if (l.min_rtt_us > 0 && (p.min_rtt_ms == 0 || l.min_rtt_us / 1e3 < p.min_rtt_ms))
+      p.min_rtt_ms = l.min_rtt_us / 1e3;
+    p.delivery_gbps += static_cast<double>(l.delivery_rate_bps) / 1e9;
+    p.retransmits += l.retransmits;
+  }
+  if (with_rtt) p.rtt_ms /= with_rtt;
+  if (!lanes.empty()) p.congestion = lanes.front().congestion;
+  return p;
+}
+
+namespace {
+
+void addPath(nlohmann::ordered_json& j, const PathSummary& p) {
+  if (p.rtt_ms == 0 && p.congestion.empty()) return;
+  nlohmann::ordered_json q;
+  q["rtt_ms"] = round(p.rtt_ms, 3);
+  q["min_rtt_ms"] = round(p.min_rtt_ms, 3);
+  q["delivery_gbps"] = round(p.delivery_gbps, 3);
+  q["retransmits"] = p.retransmits;
+  q["congestion"] = p.congestion;
+  j["path"] = q;
+}
+
+}  // namespace
+
 std::string toJson(const BwRow& r) {
   nlohmann::ordered_json j;
   j["mode"] = "bw";
@@ -105,6 +138,7 @@ std::string toJson(const BwRow& r) {
   j["bw_peak_gbps"] = round(r.peak_gbps, 3);
   j["bw_avg_gbps"] = round(r.avg_gbps, 3);
   j["msg_rate_mpps"] = round(r.msg_rate_mpps, 6);
+  addPath(j, r.path);
   return j.dump();
 }
 
@@ -123,6 +157,7 @@ std::string toJson(const LatRow& r) {
   j["t_stdev_us"] = round(s.stdev_us, 3);
   j["t_p99_us"] = round(s.p99_us, 3);
   j["t_p999_us"] = round(s.p999_us, 3);
+  addPath(j, r.path);
   return j.dump();
 }
 

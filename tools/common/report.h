@@ -6,7 +6,20 @@
 #include <string>
 #include <vector>
 
+#include "farlink/channel.h"
+
 namespace farlink::tools {
+
+// How the path looked, over all lanes of a channel (zero: the transport
+// cannot tell). JSON output only; the table keeps perftest's columns.
+struct PathSummary {
+  double rtt_ms = 0;          // mean of the lanes' smoothed RTTs
+  double min_rtt_ms = 0;      // lowest over the lanes
+  double delivery_gbps = 0;   // sum of the lanes' recent delivery rates
+  uint64_t retransmits = 0;   // sum over the lanes, since the channel opened
+  std::string congestion;     // the first lane's congestion control
+};
+PathSummary summarizePath(const std::vector<LaneStats>& lanes);
 
 struct BwRow {
   std::string transport;
@@ -17,6 +30,7 @@ struct BwRow {
   double avg_gbps = 0;
   double msg_rate_mpps = 0;
   bool bidir = false;
+  PathSummary path;
 };
 
 // One-way latency (RTT/2) statistics in microseconds.
@@ -33,6 +47,7 @@ struct LatRow {
   uint64_t bytes = 0;
   uint64_t iterations = 0;
   LatencyStats stats;
+  PathSummary path;
 };
 
 // A line of dashes as wide as perftest's.

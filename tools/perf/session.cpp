@@ -40,14 +40,25 @@ tools::LatRow latRow(const TestSpec& spec, const RunOutcome& o, const ChannelSta
   return row;
 }
 
-// Prints the column header when the mode changes, then the row.
-void printRow(const Output& out, const TestSpec& spec, const RunOutcome& o, const ChannelStats& st,
+// Prints the column header when the mode changes, then the row. JSON rows
+// also carry the path as the channel sees it now, after the run.
+void printRow(const Output& out, const TestSpec& spec, const RunOutcome& o, Channel& ch,
               std::optional<Mode>* shown) {
   if (out.quiet) return;
   const bool bw = spec.mode == Mode::kBw;
+  const ChannelStats st = ch.stats();
   if (out.json) {
-    const std::string line =
-        bw ? tools::toJson(bwRow(spec, o, st)) : tools::toJson(latRow(spec, o, st));
+    const tools::PathSummary path = tools::summarizePath(st.lane);
+    std::string line;
+    if (bw) {
+      tools::BwRow row = bwRow(spec, o, st);
+      row.path = path;
+      line = tools::toJson(row);
+    } else {
+      tools::LatRow row = latRow(spec, o, st);
+      row.path = path;
+      line = tools::toJson(row);
+    }
     std::fprintf(out.table, "%s\n", line.c_str());
   } else {
     if (*shown != spec.mode) {
@@ -103,7 +114,7 @@ ClientResult runClientSession(Channel& ch, const std::vector<TestSpec>& specs, c
       result.status = withContext(o.status(), context);
       break;
     }
-    printRow(out, spec, *o, st, &shown);
+    printRow(out, spec, *o, ch, &shown);
     result.verify_errors = o->server.verify_errors + o->client.verify_errors;
     if (result.verify_errors) break;
   }
@@ -154,7 +165,7 @@ Status serveClient(Channel& ch, const Output& out) {
     Result<RunOutcome> o =
         spec.mode == Mode::kBw ? runBwServer(ch, up, spec) : runLatServer(ch, up, spec);
     if (!o) return withContext(o.status(), std::to_string(spec.size) + "-byte messages");
-    printRow(out, spec, *o, st, &shown);
+    printRow(out, spec, *o, ch, &shown);
   }
   if (!out.quiet && !out.json && shown) tools::printRule(out.table);
   info("client " + peer + " done");

@@ -25,6 +25,11 @@ Status setNonBlocking(int fd, bool on);
 // TCP_NODELAY, buffer sizes, keepalive: options every lane gets.
 Status tuneLane(int fd, const ChannelOptions& options, const std::string& peer);
 
+// Fills the path fields of `stats` (RTT, delivery and pacing rate, window,
+// retransmits, congestion control) from the kernel's TCP_INFO; leaves them
+// alone if the socket is gone.
+void readPathInfo(int fd, LaneStats* stats);
+
 // Waits for `events` on fd until the deadline; kTimedOut names `what`.
 Status pollFd(int fd, short events, Deadline deadline, const std::string& what);
 

@@ -272,7 +272,10 @@ ChannelStats TcpChannel::stats() const {
   st.bytes_received = matcher_.bytesReceived();
   st.unexpected_bytes = matcher_.unexpectedBytes();
   st.authenticated = setup_.authenticated;
-  for (const auto& l : lanes_) st.lane.push_back(l->stats);
+  for (const auto& l : lanes_) {
+    st.lane.push_back(l->stats);
+    if (l->fd.valid()) readPathInfo(l->fd.get(), &st.lane.back());
+  }
   return st;
 }
 
