@@ -1,0 +1,82 @@
+// What a Communicator holds: the world mesh, the site layout, this site's
+// adapter, and the worker thread that runs collectives in call order.
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coll/adapter.h"
+#include "coll/algorithms.h"
+#include "coll/store.h"
+#include "farlink/collective.h"
+
+namespace farlink {
+
+class CollState {
+ public:
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  // Point-to-point operations wrap a channel request instead.
+  Request p2p;
+  bool is_p2p = false;
+  size_t expect = 0;
+  std::string what;
+};
+
+struct SiteLayout {
+  std::vector<std::string> names;             // by site id
+  std::vector<std::vector<int>> ranks;        // world ranks of each site, local-rank order
+  std::vector<int> site_of;                   // by world rank
+  std::vector<int> sizes() const {
+    std::vector<int> s;
+    for (auto& r : ranks) s.push_back(int(r.size()));
+    return s;
+  }
+};
+
+class CommunicatorImpl {
+ public:
+  using Task = std::function<Status(coll::OpContext&)>;
+
+  ~CommunicatorImpl();
+  // Queues `task` behind earlier collectives; `what` names it in errors.
+  CollRequest submit(std::string what, Task task);
+  void startWorker();
+
+  CommunicatorOptions options;
+  int rank = 0, size = 0;
+  int site = 0, local_rank = 0;
+  SiteLayout layout;
+  std::unique_ptr<coll::Mesh> mesh;
+  std::unique_ptr<coll::AdapterComm> adapter;
+  coll::Group world;  // world ranks in rank order
+  coll::Group ring;   // world ranks ordered by site, so a ring crosses sites only siteCount times
+
+ private:
+  void run();
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::pair<std::shared_ptr<CollState>, Task>> queue_;
+  bool stop_ = false;
+  Status broken_;
+  uint64_t seq_ = 0;
+  std::thread worker_;
+};
+
+namespace coll {
+// Joins the rendezvous, builds the layout and mesh, starts the adapter.
+Status bootstrap(CommunicatorImpl& c);
+// adapter reduce-scatter → inter-site exchange of each shard → adapter allgather.
+Status hierarchicalAllreduce(CommunicatorImpl& c, OpContext& ctx, const void* send, void* recv,
+                             size_t count, DataType t, ReduceOp op);
+}  // namespace coll
+
+}  // namespace farlink

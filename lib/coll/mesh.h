@@ -1,0 +1,101 @@
+// A group of ranks that reach each other over farlink channels: one channel
+// per peer pair, opened lazily (the lower rank connects, the higher one's
+// accept thread files the channel by the hello it carries), tags keep
+// operations apart. Algorithms post isend/irecv on it and wait for a set of
+// requests together (waitAll), which drives every channel involved so that
+// a ring cannot deadlock on one blocked direction.
+//
+// Thread-safe. Any failure in waitAll aborts the whole mesh (every channel is
+// closed abortively) so that peers waiting on us fail at once instead of
+// timing out, and so that no channel still writes into a buffer the caller
+// is about to free.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "farlink/channel.h"
+
+namespace farlink::coll {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+// Tag layout: [op sequence: 32][phase: 8][step: 24]. Point-to-point messages
+// set the top bit instead; the hello uses a value no sequence reaches.
+inline uint64_t collTag(uint64_t seq, unsigned phase, uint64_t step) {
+  return ((seq & 0x7fffffffu) << 32) | (uint64_t(phase & 0xff) << 24) | (step & 0xffffff);
+}
+inline uint64_t p2pTag(uint32_t tag) { return (uint64_t{1} << 63) | tag; }
+
+struct PeerOp {
+  Request req;
+  int peer = -1;
+  bool is_send = false;
+  size_t expect = 0;  // receives: the size the peer must send
+};
+
+class Mesh {
+ public:
+  struct Peer {
+    std::string uri;   // where its listener accepts
+    std::string name;  // "rank 3 (site b)"
+  };
+
+  // Listens on tcp://host:0. Call start() once the peers are known.
+  static Result<std::unique_ptr<Mesh>> listen(const std::string& host, int rank,
+                                              const ChannelOptions& options);
+  ~Mesh();
+  Mesh(const Mesh&) = delete;
+  Mesh& operator=(const Mesh&) = delete;
+
+  std::string uri() const;
+  // Fixes the peer table (index = rank) and the id every hello must carry.
+  void start(std::vector<Peer> peers, uint64_t group_id);
+
+  int rank() const { return rank_; }
+  int size() const { return int(peers_.size()); }
+  const std::string& name(int peer) const { return peers_[size_t(peer)].name; }
+
+  // Opens the channels to `peers` that are not open yet.
+  Status connect(const std::vector<int>& peers, Deadline deadline);
+  Result<PeerOp> isend(int peer, const void* data, size_t bytes, uint64_t tag);
+  Result<PeerOp> irecv(int peer, void* data, size_t bytes, uint64_t tag);
+  // Waits for every op; the first failure aborts the mesh. `what` names the
+  // collective for the error message.
+  Status waitAll(std::vector<PeerOp>& ops, Deadline deadline, const std::string& what);
+
+  // Closes every channel abortively; later calls fail with `why`.
+  void abort(const Status& why);
+  Status failed() const;
+  // Graceful close of every channel, in parallel (bounded by `timeout`).
+  void closeAll(std::chrono::milliseconds timeout);
+
+  Mesh(std::unique_ptr<Listener> listener, int rank, const ChannelOptions& options);
+
+ private:
+  void acceptLoop();
+  Result<std::shared_ptr<Channel>> channel(int peer);
+  Status failure(const PeerOp& op, const Status& s, const std::string& what);
+
+  std::unique_ptr<Listener> listener_;
+  const int rank_;
+  ChannelOptions options_;
+  std::vector<Peer> peers_;
+  uint64_t group_id_ = 0;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<Channel>> channels_;
+  Status failed_;
+  bool stop_ = false;
+  std::thread acceptor_;
+};
+
+}  // namespace farlink::coll

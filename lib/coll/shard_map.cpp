@@ -1,0 +1,46 @@
+#include "coll/shard_map.h"
+
+#include <algorithm>
+
+namespace farlink::coll {
+
+std::vector<Block> blockPartition(size_t count, int parts) {
+  std::vector<Block> out(size_t(std::max(parts, 0)));
+  if (parts <= 0) return out;
+  size_t base = count / size_t(parts), extra = count % size_t(parts), off = 0;
+  for (size_t j = 0; j < out.size(); ++j) {
+    out[j].offset = off;
+    out[j].count = base + (j < extra ? 1 : 0);
+    off += out[j].count;
+  }
+  return out;
+}
+
+std::vector<Segment> shardMap(size_t count, const std::vector<int>& site_sizes) {
+  std::vector<std::vector<Block>> parts;
+  std::vector<size_t> cuts{0, count};
+  for (int n : site_sizes) {
+    parts.push_back(blockPartition(count, n));
+    for (const Block& b : parts.back()) cuts.push_back(b.offset);
+  }
+  std::sort(cuts.begin(), cuts.end());
+  cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+
+  std::vector<Segment> out;
+  std::vector<size_t> cursor(parts.size(), 0);  // current block per site
+  for (size_t i = 0; i + 1 < cuts.size(); ++i) {
+    Segment seg;
+    seg.offset = cuts[i];
+    seg.count = cuts[i + 1] - cuts[i];
+    if (seg.count == 0) continue;
+    for (size_t s = 0; s < parts.size(); ++s) {
+      // Skip blocks that end at or before this segment (empty ones included).
+      while (parts[s][cursor[s]].offset + parts[s][cursor[s]].count <= seg.offset) ++cursor[s];
+      seg.owner.push_back(int(cursor[s]));
+    }
+    out.push_back(std::move(seg));
+  }
+  return out;
+}
+
+}  // namespace farlink::coll

@@ -1,0 +1,33 @@
+// Which elements each rank carries across sites in a hierarchical
+// collective. Each site splits the buffer into one contiguous block per
+// local rank (blockPartition). The shard map is the common refinement of all
+// sites' partitions: every segment lies inside exactly one block of every
+// site, so its inter-site reduction involves one owner per site. With equal
+// sites this is "shard i is carried by the i-th rank of every site"; with
+// unequal sites every rank still carries a share proportional to 1/L_site.
+// Pure logic, no I/O.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace farlink::coll {
+
+struct Block {
+  size_t offset = 0;
+  size_t count = 0;
+};
+
+// `parts` blocks covering [0, count): sizes differ by at most one, larger first.
+std::vector<Block> blockPartition(size_t count, int parts);
+
+struct Segment {
+  size_t offset = 0;
+  size_t count = 0;
+  std::vector<int> owner;  // owner[s]: local rank of site s whose block holds it
+};
+
+// Non-empty segments in offset order. site_sizes[s] >= 1.
+std::vector<Segment> shardMap(size_t count, const std::vector<int>& site_sizes);
+
+}  // namespace farlink::coll
