@@ -71,7 +71,10 @@ struct LaneStats {
 };
 
 struct ChannelStats {
-  std::string transport;  // "tcp"
+  std::string transport;  // "tcp", "verbs"
+  // Why auto:// chose this transport (empty for an explicit scheme), e.g.
+  // "auto: no RDMA device on this host".
+  std::string transport_reason;
   std::string peer;       // "127.0.0.1:7174"
   std::string session_id; // hex
   int lanes = 0;
@@ -88,8 +91,11 @@ class ChannelImpl;
 
 class Channel {
  public:
-  // Connects to "tcp://host:port" (host may be a name, IPv4 or [IPv6]).
-  // "verbs://", "ucx://" and "auto://" are reserved: kNotSupported for now.
+  // Connects to "tcp://host:port" (host may be a name, IPv4 or [IPv6]),
+  // "verbs://host:port" (RDMA RC QPs via rdma_cm; host must be an address
+  // of an RDMA netdev) or "auto://host:port" (verbs when an RDMA device
+  // reaches the peer, else TCP; see ChannelOptions::verbs_policy). Schemes
+  // this build lacks ("ucx://", or verbs without rdma-core) are kNotSupported.
   // Blocks up to options.connect_timeout.
   static Result<std::unique_ptr<Channel>> connect(std::string_view uri,
                                                   const ChannelOptions& options = {});
@@ -179,5 +185,9 @@ class Listener {
  private:
   std::unique_ptr<ListenerImpl> impl_;
 };
+
+// How many auto:// connects and listeners in this process fell back to TCP
+// (each fallback is also logged once to stderr). Thread-safe.
+uint64_t autoFallbackCount();
 
 }  // namespace farlink

@@ -12,6 +12,13 @@
 
 namespace farlink {
 
+// Whether auto:// may, must or must not use the RDMA verbs datapath.
+enum class VerbsPolicy : uint8_t {
+  kAuto,      // verbs when an RDMA device reaches the peer, else TCP
+  kRequired,  // verbs or a clear error, never TCP
+  kOff,       // TCP only
+};
+
 struct ChannelOptions {
   // Parallel connections (TCP) or QPs (verbs) per channel. FARLINK_LANES.
   int lanes = 4;
@@ -37,6 +44,12 @@ struct ChannelOptions {
   bool nodelay = true;
   // io_uring submission queue depth per channel. FARLINK_RING_DEPTH.
   unsigned ring_depth = 256;
+  // auto://: FARLINK_VERBS=auto|required|off.
+  VerbsPolicy verbs_policy = VerbsPolicy::kAuto;
+  // verbs: spin on the completion queues instead of sleeping on completion
+  // channels (lower latency, one busy core per waiting thread).
+  // FARLINK_BUSY_POLL.
+  bool busy_poll = false;
 
   // Reads FARLINK_* variables over the given defaults; an unparsable value is
   // an error naming the variable.

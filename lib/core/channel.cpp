@@ -2,10 +2,19 @@
 // the URI's scheme selects.
 #include "farlink/channel.h"
 
+#include <atomic>
+
 #include "core/channel_impl.h"
 #include "core/request_state.h"
 
 namespace farlink {
+
+namespace detail {
+// Bumped by the auto:// transport (lib/transport/verbs) on each fallback.
+std::atomic<uint64_t> auto_fallbacks{0};
+}  // namespace detail
+
+uint64_t autoFallbackCount() { return detail::auto_fallbacks.load(std::memory_order_relaxed); }
 namespace {
 
 // Schemes reserved for datapaths that later issues add.

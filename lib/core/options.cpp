@@ -75,6 +75,17 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     o.nodelay = b;
   }
   if (const char* v = std::getenv("FARLINK_PSK")) o.psk = v;
+  if (const char* v = std::getenv("FARLINK_VERBS")) {
+    std::string p(v);
+    if (p == "auto") o.verbs_policy = VerbsPolicy::kAuto;
+    else if (p == "required") o.verbs_policy = VerbsPolicy::kRequired;
+    else if (p == "off") o.verbs_policy = VerbsPolicy::kOff;
+    else return badEnv("FARLINK_VERBS", v, "one of auto, required, off");
+  }
+  if (const char* v = std::getenv("FARLINK_BUSY_POLL")) {
+    if (!parseBool(v, &b)) return badEnv("FARLINK_BUSY_POLL", v, "a boolean (0/1)");
+    o.busy_poll = b;
+  }
   if (Status st = o.validate(); !st) return st;
   return o;
 }

@@ -18,6 +18,15 @@ using ConformanceParam = std::tuple<std::string, int>;  // transport, lanes
 // Unconnected: for tests that set up their own listener and clients.
 class ConformanceBase : public ::testing::TestWithParam<ConformanceParam> {
  protected:
+  void SetUp() override {
+    if (std::string why = transportUnavailable(transport()); !why.empty())
+      GTEST_SKIP() << transport() << ": " << why;
+  }
+  const std::string& host() const {
+    static thread_local std::string h;
+    h = testHost(transport());
+    return h;
+  }
   const std::string& transport() const { return std::get<0>(GetParam()); }
   int lanes() const { return std::get<1>(GetParam()); }
   ChannelOptions options() const {
@@ -28,10 +37,14 @@ class ConformanceBase : public ::testing::TestWithParam<ConformanceParam> {
   std::string uri(uint16_t port) const { return uriFor(transport(), port); }
 };
 
-// Connected: a client/server pair over 127.0.0.1 with lanes() lanes.
+// Connected: a client/server pair over testHost() with lanes() lanes.
 class Conformance : public ConformanceBase {
  protected:
-  void SetUp() override { connect(options(), options()); }
+  void SetUp() override {
+    ConformanceBase::SetUp();
+    if (IsSkipped()) return;
+    connect(options(), options());
+  }
   void connect(const ChannelOptions& client_opts, const ChannelOptions& server_opts) {
     pair_ = connectPair(transport(), client_opts, server_opts);
     ASSERT_TRUE(pair_.client && pair_.server)

@@ -1,13 +1,21 @@
 #include "test_support.h"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#ifdef FARLINK_TEST_HAVE_IBVERBS
+#include <infiniband/verbs.h>
+#endif
 
 namespace farlink::test {
 namespace {
@@ -90,8 +98,78 @@ Buffer Buffer::patterned(size_t size, uint64_t seed) {
   return b;
 }
 
+namespace {
+
+bool usesVerbs(const std::string& transport) { return transport == "verbs" || transport == "auto"; }
+
+int rdmaDeviceCount() {
+#ifdef FARLINK_TEST_HAVE_IBVERBS
+  int n = 0;
+  ibv_device** list = ibv_get_device_list(&n);
+  if (list != nullptr) ibv_free_device_list(list);
+  return n;
+#else
+  return 0;
+#endif
+}
+
+// IPv4 addresses of the netdevs RDMA devices sit on (sysfs names the
+// netdev of each port's GID table), in device order.
+std::vector<std::string> rdmaNetdevAddresses() {
+  namespace fs = std::filesystem;
+  std::vector<std::string> out;
+  std::vector<fs::path> devs;
+  std::error_code ec;
+  for (const auto& dev : fs::directory_iterator("/sys/class/infiniband", ec)) devs.push_back(dev.path());
+  std::sort(devs.begin(), devs.end());
+  for (const auto& dev : devs) {
+    std::ifstream in(dev / "ports/1/gid_attrs/ndevs/0");
+    std::string netdev;
+    if (!(in >> netdev)) continue;
+    ifaddrs* ifs = nullptr;
+    if (getifaddrs(&ifs) != 0) continue;
+    for (ifaddrs* i = ifs; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET || netdev != i->ifa_name) continue;
+      char buf[INET_ADDRSTRLEN];
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, buf, sizeof buf);
+      out.emplace_back(buf);
+    }
+    freeifaddrs(ifs);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string testHost(const std::string& transport) {
+  if (!usesVerbs(transport) || rdmaDeviceCount() == 0) return "127.0.0.1";
+  static const std::string host = [] {
+    if (const char* v = std::getenv("FARLINK_TEST_VERBS_ADDR"); v != nullptr && *v != '\0') return std::string(v);
+    std::vector<std::string> a = rdmaNetdevAddresses();
+    return a.empty() ? std::string("127.0.0.1") : a.front();
+  }();
+  return host;
+}
+
+bool namesClientHost(const std::string& transport, const std::string& text) {
+  std::vector<std::string> hosts{testHost(transport)};
+  if (hosts[0] != "127.0.0.1")
+    for (auto& a : rdmaNetdevAddresses()) hosts.push_back(a);
+  for (const auto& h : hosts)
+    if (text.find(h) != std::string::npos) return true;
+  return false;
+}
+
+std::string transportUnavailable(const std::string& transport) {
+  if (transport != "verbs") return "";
+  if (rdmaDeviceCount() == 0)
+    return "no RDMA device (ibv_get_device_list is empty); verbs tests run where one exists, "
+           "e.g. in a Soft-RoCE guest (rdma link add rxe0 type rxe netdev <if>)";
+  return "";
+}
+
 std::string uriFor(const std::string& transport, uint16_t port, const std::string& host) {
-  return transport + "://" + host + ":" + std::to_string(port);
+  return transport + "://" + (host.empty() ? testHost(transport) : host) + ":" + std::to_string(port);
 }
 
 uint16_t closedLoopbackPort() {

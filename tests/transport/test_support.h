@@ -44,8 +44,20 @@ struct Buffer {
   size_t n;
 };
 
-std::string uriFor(const std::string& transport, uint16_t port,
-                   const std::string& host = "127.0.0.1");
+// The address tests use for `transport`: 127.0.0.1, except for verbs (and
+// auto://), which need an address of an RDMA netdev (rxe cannot loop back
+// on 127.0.0.1): FARLINK_TEST_VERBS_ADDR, else the first IPv4 address of a
+// netdev that carries an RDMA device, else 127.0.0.1.
+std::string testHost(const std::string& transport);
+// Why `transport` cannot run on this machine (empty: it can), e.g. verbs
+// without an RDMA device.
+std::string transportUnavailable(const std::string& transport);
+// Whether `text` names an address a test client of `transport` connects
+// from: 127.0.0.1, or for verbs any IPv4 address of an RDMA netdev (with
+// two rxe devices rdma_cm may pick the other one as the source).
+bool namesClientHost(const std::string& transport, const std::string& text);
+// host "" = testHost(transport).
+std::string uriFor(const std::string& transport, uint16_t port, const std::string& host = "");
 
 // A port on 127.0.0.1 that nothing listens on (bound, then released).
 uint16_t closedLoopbackPort();
