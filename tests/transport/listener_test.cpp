@@ -69,12 +69,16 @@ void ConformanceListener::badKeyWhileGoodClientTransfers(const std::string& bad_
         ASSERT_TRUE(c.isOk()) << c.status().toString();
         expectSend(**c, kSize, 3, 33);
         expectRecv(**c, 8, 4, 8, 44);
+        EXPECT_TRUE((*c)->close(kShortWait).isOk());
       },
       [&] {  // server side of the good client
         auto s = pump_->next(kShortWait * 2);
         ASSERT_NE(s, nullptr);
         expectRecv(*s, kSize, 3, kSize, 33);
         expectSend(*s, 8, 4, 44);
+        // Graceful: dropping the channel would close abortively, and the
+        // 8 bytes could then be lost with the lanes (that is what abortive means).
+        EXPECT_TRUE(s->close(kShortWait).isOk());
       },
       [&] {
         auto c = Channel::connect(target, withPsk(bad_psk));
