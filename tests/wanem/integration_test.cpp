@@ -1,0 +1,220 @@
+// farlink-wanem for real: two namespaces, TUN devices, the forwarder, the
+// control socket, and farlink's own channels across the emulated link.
+// Needs root and /dev/net/tun; otherwise exits 77 (skip) with the reason.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <regex>
+#include <string>
+#include <thread>
+
+#include "process.h"
+
+namespace farlink::wanemtest {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+std::string envOr(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : fallback;
+}
+const std::string& wanem() {
+  static const std::string bin = envOr("WANEM_BIN", "farlink-wanem");
+  return bin;
+}
+const std::string& farlink() {
+  static const std::string bin = envOr("FARLINK_BIN", "farlink");
+  return bin;
+}
+
+// A link that exists for one test: a name unique to this run, brought up as
+// a daemon, always torn down (also when an assertion fails).
+class Link {
+ public:
+  explicit Link(const std::vector<std::string>& options) {
+    static int counter = 0;
+    name_ = "flwt" + std::to_string(getpid()) + "x" + std::to_string(counter++);
+    std::vector<std::string> argv = {wanem(), "up", "--daemon", "--name", name_, "--seed", "7"};
+    argv.insert(argv.end(), options.begin(), options.end());
+    Outcome o = run(argv, seconds(20));
+    up_ = o.code == 0;
+    up_output_ = o.out;
+  }
+  ~Link() {
+    Outcome o = run({wanem(), "down", "--name", name_}, seconds(20));
+    if (o.code != 0) std::fprintf(stderr, "teardown of %s failed: %s\n", name_.c_str(), o.out.c_str());
+  }
+  bool up() const { return up_; }
+  const std::string& upOutput() const { return up_output_; }
+  const std::string& name() const { return name_; }
+
+  std::vector<std::string> exec(char side, const std::vector<std::string>& cmd) const {
+    std::vector<std::string> argv = {wanem(), "exec", std::string(1, side), "--name", name_, "--"};
+    argv.insert(argv.end(), cmd.begin(), cmd.end());
+    return argv;
+  }
+  Outcome ctl(const std::vector<std::string>& args) const {
+    std::vector<std::string> argv = {wanem(), "ctl", "--name", name_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run(argv, seconds(10));
+  }
+  nlohmann::json stats() const {
+    Outcome o = ctl({"stats", "--json"});
+    auto j = nlohmann::json::parse(o.out, nullptr, false);
+    return j.is_discarded() ? nlohmann::json::object() : j;
+  }
+
+ private:
+  std::string name_;
+  bool up_ = false;
+  std::string up_output_;
+};
+
+uint64_t counter(const nlohmann::json& stats, const char* dir, const char* key) {
+  if (!stats.contains(dir) || !stats[dir].contains(key)) return 0;
+  return stats[dir][key].get<uint64_t>();
+}
+
+#define REQUIRE_PING()                                                        \
+  if (!haveProgram("ping")) GTEST_SKIP() << "ping (iputils-ping) is not installed"
+
+TEST(Wanem, PingRoundTripIsAtLeastTwiceTheOneWayDelay) {
+  REQUIRE_PING();
+  Link link({"--delay", "10ms"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = run(link.exec('a', {"ping", "-c", "5", "-i", "0.2", "-W", "2", "10.99.0.2"}));
+  ASSERT_EQ(o.code, 0) << o.out;
+  std::smatch m;
+  std::regex rtt(R"(= ([0-9.]+)/([0-9.]+)/([0-9.]+)/)");
+  ASSERT_TRUE(std::regex_search(o.out, m, rtt)) << o.out;
+  double min_ms = std::stod(m[1]);
+  EXPECT_GE(min_ms, 20.0) << o.out;
+  EXPECT_LT(min_ms, 40.0) << "far more than the configured delay: " << o.out;
+  auto s = link.stats();
+  EXPECT_GE(counter(s, "a2b", "forwarded_packets"), 5u);
+  EXPECT_GE(counter(s, "b2a", "forwarded_packets"), 5u);
+}
+
+TEST(Wanem, LossMovesTheCounters) {
+  REQUIRE_PING();
+  Link link({"--a2b-loss", "30%"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = run(link.exec('a', {"ping", "-c", "40", "-i", "0.02", "-W", "1", "10.99.0.2"}));
+  auto s = link.stats();
+  EXPECT_GT(counter(s, "a2b", "dropped_loss"), 0u) << s.dump(2);
+  EXPECT_GT(counter(s, "a2b", "forwarded_packets"), 0u) << s.dump(2);
+  EXPECT_EQ(counter(s, "b2a", "dropped_loss"), 0u) << s.dump(2);
+  EXPECT_EQ(counter(s, "a2b", "arrived_packets"),
+            counter(s, "a2b", "forwarded_packets") + counter(s, "a2b", "dropped_loss") +
+                counter(s, "a2b", "in_flight"))
+      << s.dump(2);
+}
+
+TEST(Wanem, BlackoutDropsEverythingThenEnds) {
+  REQUIRE_PING();
+  Link link({"--delay", "1ms"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  ASSERT_EQ(link.ctl({"blackout", "1500ms"}).code, 0);
+  Outcome dark = run(link.exec('a', {"ping", "-c", "4", "-i", "0.2", "-W", "1", "10.99.0.2"}));
+  EXPECT_NE(dark.code, 0) << "pings crossed a blacked-out link: " << dark.out;
+  EXPECT_GE(counter(link.stats(), "a2b", "dropped_blackout"), 4u);
+  std::this_thread::sleep_for(milliseconds(800));
+  Outcome light = run(link.exec('a', {"ping", "-c", "2", "-i", "0.2", "-W", "2", "10.99.0.2"}));
+  EXPECT_EQ(light.code, 0) << "link did not come back after the blackout: " << light.out;
+}
+
+TEST(Wanem, SetChangesParametersAtRunTime) {
+  Link link({"--delay", "5ms"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = link.ctl({"set", "--b2a-delay", "7ms", "--loss", "2%", "--rate", "100mbit"});
+  ASSERT_EQ(o.code, 0) << o.out;
+  auto s = link.stats();
+  EXPECT_EQ(s["a2b"]["params"]["delay_ns"], 5'000'000);
+  EXPECT_EQ(s["b2a"]["params"]["delay_ns"], 7'000'000);
+  EXPECT_DOUBLE_EQ(s["a2b"]["params"]["loss"].get<double>(), 0.02);
+  EXPECT_DOUBLE_EQ(s["b2a"]["params"]["rate_bps"].get<double>(), 1e8);
+  EXPECT_NE(link.ctl({"set", "--loss", "150%"}).code, 0);
+}
+
+TEST(Wanem, NameInUseIsRefusedWithAHint) {
+  Link link({});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = run({wanem(), "up", "--name", link.name()}, seconds(10));
+  EXPECT_EQ(o.code, 1);
+  EXPECT_NE(o.out.find("farlink-wanem down --name " + link.name()), std::string::npos) << o.out;
+}
+
+// farlink perf server in B, verifying client in A; returns the client's outcome.
+Outcome perfAcross(const Link& link, const std::vector<std::string>& client_args,
+                   const std::vector<std::string>& during = {}, milliseconds during_after = {}) {
+  Process server(link.exec('b', {farlink(), "perf", "-s", "--once", "--bind", "10.99.0.2"}));
+  if (!server.waitForOutput("listening", seconds(10))) {
+    return {-1, false, "perf server did not start: " + server.output()};
+  }
+  std::vector<std::string> argv = {farlink(), "perf", "-c", "10.99.0.2", "--verify", "--json"};
+  argv.insert(argv.end(), client_args.begin(), client_args.end());
+  Process client(link.exec('a', argv));
+  if (!during.empty()) {
+    std::this_thread::sleep_for(during_after);
+    Outcome c = link.ctl(during);
+    if (c.code != 0) return {-1, false, "ctl failed: " + c.out};
+  }
+  Outcome o = client.wait(seconds(60));
+  if (o.code != 0) o.out += "\n--- server ---\n" + server.output();
+  return o;
+}
+
+TEST(Wanem, FarlinkPerfVerifiesUnderFivePercentLoss) {
+  Link link({"--delay", "2ms", "--loss", "5%"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = perfAcross(link, {"--size", "16K", "-n", "200", "--lanes", "2"});
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_FALSE(o.timed_out);
+  auto s = link.stats();
+  EXPECT_GT(counter(s, "a2b", "dropped_loss") + counter(s, "b2a", "dropped_loss"), 0u);
+}
+
+TEST(Wanem, FarlinkPerfVerifiesWithReorderingJitter) {
+  Link link({"--delay", "5ms", "--jitter", "2ms", "--jitter-dist", "uniform", "--reorder"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = perfAcross(link, {"--size", "64K", "-n", "200", "--lanes", "2"});
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_GT(counter(link.stats(), "a2b", "forwarded_packets"), 1000u);
+}
+
+TEST(Wanem, FarlinkPerfSurvivesATwoSecondBlackout) {
+  // ~26 MB at 100 Mbit/s takes about 2 s, so the blackout starts mid-transfer.
+  Link link({"--delay", "5ms", "--rate", "100mbit"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = perfAcross(link, {"--size", "64K", "-n", "400", "--lanes", "2"}, {"blackout", "2s"},
+                         milliseconds(700));
+  EXPECT_EQ(o.code, 0) << o.out;
+  auto s = link.stats();
+  EXPECT_GT(counter(s, "a2b", "dropped_blackout"), 0u) << s.dump(2);
+  EXPECT_GT(counter(s, "a2b", "forwarded_bytes"), 26'000'000u) << s.dump(2);
+}
+
+}  // namespace
+}  // namespace farlink::wanemtest
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  if (geteuid() != 0) {
+    std::printf("SKIP: the wanem integration tests need root to create network namespaces\n");
+    return 77;
+  }
+  if (access("/dev/net/tun", R_OK | W_OK) != 0) {
+    std::printf("SKIP: /dev/net/tun is missing; load the tun module to run these tests\n");
+    return 77;
+  }
+  if (!farlink::wanemtest::haveProgram("ip")) {
+    std::printf("SKIP: ip (iproute2) is not installed\n");
+    return 77;
+  }
+  return RUN_ALL_TESTS();
+}
