@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "perf/perf.h"
 #include "ping/ping.h"
+#include "probe/probe.h"
 
 #ifndef FARLINK_VERSION
 #define FARLINK_VERSION "unknown"
@@ -27,9 +28,11 @@ int main(int argc, char** argv) {
   farlink::ping::PingOptions ping;
   CLI::App* perf_cmd = farlink::perf::addPerfCommand(app, &perf);
   CLI::App* ping_cmd = farlink::ping::addPingCommand(app, &ping);
+  farlink::probe::ProbeOptions probe;
+  CLI::App* probe_cmd = farlink::probe::addProbeCommand(app, &probe);
   app.footer(
       "Exit status: 0 success, 1 runtime or transport error, 2 usage error, 3 data verification "
-      "failed.\nSee farlink(1), farlink-perf(1), farlink-ping(1).");
+      "failed.\nSee farlink(1), farlink-perf(1), farlink-ping(1), farlink-probe(1).");
 
   try {
     app.parse(argc, argv);
@@ -38,7 +41,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     // Name the subcommand the user was typing, so the hint points at its --help.
     std::string tool;
-    if (argc > 1 && (std::strcmp(argv[1], "perf") == 0 || std::strcmp(argv[1], "ping") == 0))
+    if (argc > 1 && (std::strcmp(argv[1], "perf") == 0 || std::strcmp(argv[1], "ping") == 0 ||
+                     std::strcmp(argv[1], "probe") == 0))
       tool = argv[1];
     std::fflush(stdout);
     std::fprintf(stderr, "farlink%s%s: %s\n", tool.empty() ? "" : " ", tool.c_str(), e.what());
@@ -50,6 +54,7 @@ int main(int argc, char** argv) {
   try {
     if (app.got_subcommand(perf_cmd)) return farlink::perf::runPerf(perf);
     if (app.got_subcommand(ping_cmd)) return farlink::ping::runPing(ping);
+    if (app.got_subcommand(probe_cmd)) return farlink::probe::runProbe(probe);
   } catch (const std::bad_alloc&) {
     farlink::tools::printError(app.get_subcommands().front()->get_name(),
                                "out of memory for the test buffers; try a smaller --size");

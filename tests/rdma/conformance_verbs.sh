@@ -1,0 +1,30 @@
+#!/bin/bash
+# conformance-verbs: the conformance suite's verbs instances on Soft-RoCE.
+# Usage: conformance_verbs.sh RDMA_VM CONFORMANCE_BINARY
+# Skips (77) while the binary has no verbs instances, so the test turns on by
+# itself once the verbs datapath registers.
+set -u
+vm=$1 bin=$2
+list=$("$bin" --gtest_list_tests --gtest_filter='*verbs*') || {
+  echo "conformance-verbs: $bin --gtest_list_tests failed" >&2
+  exit 1
+}
+# Test lines are indented; suite lines are not.
+if ! grep -q '^  ' <<<"$list"; then
+  echo "conformance-verbs: SKIP: $bin has no verbs tests (the verbs datapath is not built)"
+  exit 77
+fi
+echo "conformance-verbs: $(grep -c '^  ' <<<"$list") verbs tests"
+# The report lands in the cwd, which the guest shares read-write.
+report=$PWD/conformance-verbs.xml
+rm -f "$report"
+"$vm" --timeout 540 -- "$bin" --gtest_filter='*verbs*' --gtest_output="xml:$report"
+rc=$?
+[ $rc = 0 ] || exit $rc
+# A guest whose devices the suite cannot see would skip everything and pass.
+ran=$(grep -c 'result="completed"' "$report" 2>/dev/null)
+if [ "${ran:-0}" = 0 ]; then
+  echo "conformance-verbs: FAIL: every verbs test skipped inside the Soft-RoCE guest" >&2
+  exit 1
+fi
+echo "conformance-verbs: $ran verbs tests ran on Soft-RoCE"
