@@ -2,6 +2,7 @@
 // they see, and the exit status they get.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "child.h"
+#include "core/channel_impl.h"
 #include "farlink/channel.h"
 #include "perf/control.h"
 #include "ping/ping.h"
@@ -206,12 +208,27 @@ TEST(PerfCli, ClosedPortIsAClearErrorWithStatus1) {
   EXPECT_EQ(f.out, "");
 }
 
+bool built(const std::string& scheme) {
+  const std::vector<std::string> all = registeredTransports();
+  return std::find(all.begin(), all.end(), scheme) != all.end();
+}
+
 TEST(PerfCli, ReservedTransportsReportNotSupported) {
   for (const char* t : {"verbs", "ucx", "auto"}) {
+    if (built(t)) continue;
     const Finished f = run({"perf", "--transport", t}, seconds(30));
     EXPECT_EQ(f.code, 1) << describe(f);
     EXPECT_TRUE(HasSubstr(f.err, "not supported")) << t;
   }
+}
+
+// auto:// on loopback: no RDMA device reaches 127.0.0.1 (rxe cannot), so
+// the embedded run falls back to TCP and says so in its banner.
+TEST(PerfCli, AutoFallsBackToTcpOnLoopback) {
+  if (!built("auto")) GTEST_SKIP() << "this build has no auto:// (needs the verbs datapath)";
+  const Finished f = run({"perf", "--transport", "auto", "-n", "50"}, seconds(60));
+  EXPECT_EQ(f.code, 0) << describe(f);
+  EXPECT_TRUE(HasSubstr(f.out, "Transport       : tcp")) << f.out;
 }
 
 TEST(PerfCli, PskMismatchIsRefused) {
@@ -243,6 +260,12 @@ TEST(UsageCli, BadUsageExits2WithAMessage) {
       {"ping", "-c"},
       {"ping", "-c", "-a", "127.0.0.1", "-S", "10"},
       {"ping", "-s", "-c"},
+      {"ping", "-c", "-a", "127.0.0.1", "-S", "65536"},     // above 64 KiB needs --rping
+      {"ping", "-c", "-a", "127.0.0.1", "--timeout", "5"},  // --timeout needs --rping
+      {"ping", "--rping", "-c", "-a", "127.0.0.1", "--lanes", "2"},
+      {"ping", "--rping", "-c", "-a", "127.0.0.1", "--timeout", "0"},
+      {"ping", "--rping", "-c", "-a", "127.0.0.1", "-S", "67108865"},
+      {"ping", "--rping", "-c"},
   };
   for (const auto& args : cases) {
     const Finished f = run(args, seconds(10));
@@ -268,7 +291,8 @@ TEST(UsageCli, HelpListsTheOptions) {
     EXPECT_TRUE(HasSubstr(perf.out, opt));
   const Finished ping = run({"ping", "--help"}, seconds(10));
   EXPECT_EQ(ping.code, 0);
-  for (const char* opt : {"-s", "-c", "-a", "-p", "-C", "-S", "-v", "-V", "-d", "-P"})
+  for (const char* opt :
+       {"-s", "-c", "-a", "-p", "-C", "-S", "-v", "-V", "-d", "-P", "--rping", "--timeout"})
     EXPECT_TRUE(HasSubstr(ping.out, std::string(opt) + " "));
   const Finished top = run({"--help"}, seconds(10));
   EXPECT_EQ(top.code, 0);
@@ -323,6 +347,29 @@ TEST(PingCli, CorruptedEchoFailsValidationWithStatus3) {
   evil.join();
   EXPECT_EQ(f.code, 3) << describe(f);
   EXPECT_TRUE(HasSubstr(f.err, "data mismatch in ping 0"));
+}
+
+bool hostHasRdmaDevices() {
+  std::error_code ec;
+  auto it = std::filesystem::directory_iterator("/sys/class/infiniband", ec);
+  return !ec && it != std::filesystem::directory_iterator();
+}
+
+// On a host without RDMA the mode must say why it cannot run, promptly and in
+// one line, not hang or crash. (Real rping interop: tests/cli/rping_interop.sh.)
+TEST(RpingCli, WithoutRdmaIsAClearErrorWithStatus1) {
+  if (FARLINK_PING_RPING && hostHasRdmaDevices())
+    GTEST_SKIP() << "this host has RDMA devices; rping_interop.sh covers it";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"ping", "--rping", "-c", "-a", "127.0.0.1", "-C", "1"},
+        std::vector<std::string>{"ping", "--rping", "-s", "-a", "127.0.0.1"}}) {
+    const Finished f = run(args, seconds(30));
+    EXPECT_EQ(f.code, 1) << describe(f);
+    EXPECT_TRUE(StartsWith(f.err, "farlink ping: ")) << describe(f);
+    EXPECT_TRUE(HasSubstr(f.err, FARLINK_PING_RPING ? "no RDMA device" : "without rdma-core"));
+    EXPECT_EQ(lines(f.err).size(), 1u) << f.err;
+    EXPECT_EQ(f.out, "");
+  }
 }
 
 }  // namespace

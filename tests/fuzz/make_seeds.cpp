@@ -10,6 +10,7 @@
 #include "core/wire.h"
 #include "farlink/memory.h"
 #include "perf/control.h"
+#include "ping/rping_wire.h"
 
 namespace fs = std::filesystem;
 using namespace farlink;
@@ -109,6 +110,13 @@ void uris(const fs::path& dir) {
     put(dir, std::to_string(std::hash<std::string>{}(u)), u.data(), u.size());
 }
 
+void rpings(const fs::path& dir) {
+  ping::AdvertBytes a = ping::encodeAdvert({0x7f0012345000, 0x1234, 64});
+  put(dir, "advert", a.data(), a.size());
+  const char echo[] = "\x40\x00\x00\x00rdma-ping-0: ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqr";
+  put(dir, "echo", echo, sizeof echo);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,5 +130,6 @@ int main(int argc, char** argv) {
   receives(root / "receive");
   controls(root / "control");
   uris(root / "uri");
+  rpings(root / "rping");
   return 0;
 }

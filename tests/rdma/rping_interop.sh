@@ -11,4 +11,4 @@ if [ ! -f "$script" ]; then
   exit 77
 fi
 export FARLINK_BIN=$farlink
-exec "$vm" --timeout 270 -- bash "$script"
+exec "$vm" --timeout 840 -- bash "$script"

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "farlink/channel.h"
+#include "ping/rping.h"
+#include "ping/rping_wire.h"
 
 namespace farlink::ping {
 namespace {
@@ -218,14 +220,26 @@ CLI::App* addPingCommand(CLI::App& app, PingOptions* o) {
   cmd->add_option("-C", o->count, "Client: stop after COUNT pings (default 0: until interrupted)")
       ->type_name("COUNT")
       ->check(CLI::Range(0, INT_MAX));
-  cmd->add_option("-S", o->size, "Ping data size in bytes, 26-65535 (default 64)")
+  cmd->add_option("-S", o->size,
+                  "Ping data size in bytes, 26-65535 (default 64); with --rping up to 64 MiB "
+                  "between farlink peers")
       ->type_name("SIZE")
-      ->check(CLI::Range(kMinSize, kMaxSize));
+      ->check(CLI::Range(kMinSize, kRpingMaxSize));
   cmd->add_flag("-v", o->verbose,
                 "Print each ping's data (server: what arrived; client: the echo)");
   cmd->add_flag("-V", o->validate,
                 "Client: check the echo matches what was sent (exit status 3 if not)");
   cmd->add_flag("-d", o->debug, "Debug output: connection steps and per-ping round-trip times");
+  auto* rping = cmd->add_flag(
+      "--rping", o->rping.enabled,
+      "Speak rdma-core rping's own protocol (rdma_cm, RDMA READ/WRITE): the peer may be a stock "
+      "rping");
+  cmd->add_option("--timeout", o->rping.timeout_s,
+                  "--rping: seconds each step (resolve, connect, each transfer) may take before "
+                  "the peer counts as gone (default 10)")
+      ->type_name("SEC")
+      ->check(CLI::Range(1, 3600))
+      ->needs(rping);
   tools::addTransportOption(cmd, &o->channel);
   tools::addLaneAndKeyOptions(cmd, &o->channel, 1);
   cmd->footer(
@@ -242,6 +256,22 @@ int runPing(const PingOptions& o) {
   }
   if (o.client && o.address.empty()) {
     tools::printError("ping", "the client needs the server's address: -a ADDR");
+    return kExitUsage;
+  }
+  if (o.rping.enabled) {
+    if (o.channel.transport != "tcp" || o.channel.lanes != 0 || !o.channel.psk.empty()) {
+      tools::printError("ping",
+                        "--rping speaks rping's protocol on one RDMA queue pair; --transport, "
+                        "--lanes and --psk do not apply");
+      return kExitUsage;
+    }
+    installSignalHandlers();
+    return runRping(o, o.rping, g_stop);
+  }
+  if (o.size > kMaxSize) {
+    tools::printError("ping", "-S " + std::to_string(o.size) +
+                                  " is above 65535; larger pings "
+                                  "need --rping (RDMA) and a farlink peer");
     return kExitUsage;
   }
   // One lane, like rping's one QP, unless FARLINK_LANES or --lanes say otherwise.

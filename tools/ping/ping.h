@@ -16,6 +16,12 @@ inline constexpr uint16_t kDefaultPort = 7174;  // rping's
 inline constexpr uint64_t kTagPing = 0xF1A7'E000'0000'0001;
 inline constexpr uint64_t kTagPong = 0xF1A7'E000'0000'0002;
 
+// Flags only --rping uses.
+struct RpingFlags {
+  bool enabled = false;
+  int timeout_s = 10;  // bound on each step (resolve, connect, each transfer)
+};
+
 struct PingOptions {
   bool server = false;
   bool client = false;
@@ -28,6 +34,7 @@ struct PingOptions {
   bool validate = false;
   bool debug = false;
   tools::ChannelFlags channel;
+  RpingFlags rping;
 };
 
 CLI::App* addPingCommand(CLI::App& app, PingOptions* opts);
