@@ -161,7 +161,7 @@ CollRequest Communicator::iallreduce(const void* send, void* recv, size_t count,
   return c->submit(describe("allreduce", name, t, op, count), [=](OpContext& ctx) -> Status {
     size_t bytes = count * dataTypeSize(t);
     if (algo == CollAlgorithm::kHierarchical) {
-      Status s = c->layout.names.size() == 1
+      Status s = c->singleSite()
                      ? c->adapter->allreduce(send, recv, count, t, op)
                      : coll::hierarchicalAllreduce(*c, ctx, send, recv, count, t, op);
       if (!s) return s;
@@ -183,6 +183,12 @@ CollRequest Communicator::ireduceScatter(const void* send, void* recv, size_t re
   return c->submit(describe("reduce-scatter", "ring", t, op, recv_count),
                    [=](OpContext& ctx) -> Status {
     size_t es = dataTypeSize(t);
+    if (c->singleSite()) {
+      Status s = c->adapter->reduceScatter(send, recv, std::vector<size_t>(size_t(c->size), recv_count),
+                                           t, op);
+      if (s && op == ReduceOp::kAvg) divideBy(t, recv, recv_count, c->size);
+      return s;
+    }
     std::vector<uint8_t> work(size_t(c->size) * recv_count * es);
     std::memcpy(work.data(), send, work.size());
     // Block of ring member g is the block of its world rank.
@@ -200,6 +206,8 @@ CollRequest Communicator::iallgather(const void* send, void* recv, size_t count,
   CommunicatorImpl* c = impl_.get();
   return c->submit(describe("allgather", "ring", t, ReduceOp::kSum, count, false),
                    [=](OpContext& ctx) -> Status {
+    if (c->singleSite())
+      return c->adapter->allgather(send, recv, std::vector<size_t>(size_t(c->size), count), t);
     size_t es = dataTypeSize(t);
     auto* r = static_cast<uint8_t*>(recv);
     std::memmove(r + size_t(c->rank) * count * es, send, count * es);
@@ -217,6 +225,7 @@ CollRequest Communicator::ibroadcast(void* buf, size_t count, DataType t, int ro
   return c->submit(describe("broadcast", "binomial", t, ReduceOp::kSum, count, false) + " from " +
                        std::to_string(root),
                    [=](OpContext& ctx) {
+                     if (c->singleSite()) return c->adapter->broadcast(buf, count, t, root);
                      return coll::binomialBroadcast(ctx, c->world, buf, count * dataTypeSize(t),
                                                     root, 3);
                    });
@@ -245,8 +254,9 @@ CollRequest Communicator::ireduce(const void* send, void* recv, size_t count, Da
 
 CollRequest Communicator::ibarrier() {
   CommunicatorImpl* c = impl_.get();
-  return c->submit("barrier",
-                   [=](OpContext& ctx) { return coll::disseminationBarrier(ctx, c->world); });
+  return c->submit("barrier", [=](OpContext& ctx) {
+    return c->singleSite() ? c->adapter->barrier() : coll::disseminationBarrier(ctx, c->world);
+  });
 }
 
 CollRequest Communicator::ialltoall(const void* send, void* recv, size_t count, DataType t) {

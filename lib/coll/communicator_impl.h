@@ -57,6 +57,10 @@ class CommunicatorImpl {
   SiteLayout layout;
   std::unique_ptr<coll::Mesh> mesh;
   std::unique_ptr<coll::AdapterComm> adapter;
+  // One site: the site's own library runs every collective it offers (its
+  // local ranks are the world ranks, in order).
+  bool singleSite() const { return layout.names.size() == 1; }
+
   coll::Group world;  // world ranks in rank order
   coll::Group ring;   // world ranks ordered by site, so a ring crosses sites only siteCount times
 

@@ -54,7 +54,32 @@ wait_all() {
   if [ $bad != 0 ]; then echo "FAIL: $tag: a rank failed (output above)"; exit 1; fi
 }
 
-new_port() { export MASTER_PORT=$((20000 + RANDOM % 30000)); }
+# MASTER_PORT and the two site stores above it (adapter_rank.cpp): three free
+# ports below the kernel's ephemeral range, so no outgoing connection of a
+# parallel job takes one between this check and the ranks' listen().
+new_port() {
+  MASTER_PORT=$(python3 - <<'PY'
+import random, socket
+for _ in range(200):
+    base = random.randrange(10000, 32000)
+    socks = []
+    try:
+        for p in range(base, base + 3):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+        print(base)
+        break
+    except OSError:
+        pass
+    finally:
+        for s in socks:
+            s.close()
+PY
+  )
+  [ -n "$MASTER_PORT" ] || { echo "FAIL: no three free ports for the stores"; exit 1; }
+  export MASTER_PORT
+}
 
 case $mode in
   cross)
