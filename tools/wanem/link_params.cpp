@@ -77,7 +77,11 @@ nlohmann::json toJson(const DirPatch& p) {
 Result<DirPatch> dirPatchFromJson(const nlohmann::json& j) {
   if (!j.is_object()) return Status(StatusCode::kProtocolError, "link patch is not a JSON object");
   DirPatch p;
-  for (const auto& [key, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    // Named copies, not a structured binding: lambdas may not capture those
+    // before C++20 compilers caught up (clang 14).
+    const std::string& key = item.key();
+    const nlohmann::json& v = item.value();
     auto bad = [&](const char* want) {
       return Status(StatusCode::kProtocolError, fmt::format("link patch field '{}' is not {}", key, want));
     };
