@@ -62,7 +62,9 @@ Status VerbsChannel::driveUntil(Lock& lk, Deadline deadline, Pred done, const ch
 }
 
 void VerbsChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
-  handleCmEvents();
+  // Spinning, the CM event check (a read() syscall) runs every 64th round:
+  // syscalls cost microseconds under emulation and disconnects are rare.
+  if (!busy_poll_ || ++spins_ % 64 == 0) handleCmEvents();
   bool progressed = pollAll();
   uint64_t before = matcher_.generation();
   retryStalled();
@@ -88,7 +90,8 @@ void VerbsChannel::sleep(Lock& lk, Deadline deadline) {
     // Completion-channel wakeups are slow under emulation; spinning (with
     // the lock released so other threads can post) keeps latency low.
     lk.unlock();
-    std::this_thread::yield();
+    if (spins_ % 16 == 0) std::this_thread::yield();  // let rxe's kernel work run
+    else __builtin_ia32_pause();
     lk.lock();
     return;
   }

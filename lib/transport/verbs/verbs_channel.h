@@ -92,6 +92,7 @@ class VerbsChannel final : public ChannelImpl {
   std::vector<std::unique_ptr<Lane>>& lanes_;
   UniqueFd wake_fd_;  // other threads wake a sleeping driver
   bool busy_poll_ = false;
+  uint32_t spins_ = 0;  // busy-poll iterations, to space out the syscalls
   unsigned next_lane_ = 0;
 
   mutable std::mutex mu_;
