@@ -18,13 +18,7 @@ echo "conformance-verbs: $(grep -c '^  ' <<<"$list") verbs tests"
 # The report lands in the cwd, which the guest shares read-write.
 report=$PWD/conformance-verbs.xml
 rm -f "$report"
-# KNOWN BUG, excluded by name so it stays visible: on verbs with 8 lanes the
-# closing side sometimes never receives the peer's answering CLOSE frames
-# (close() times out after 5 s; 2 of 3 CI runs). Named in the verbs issue's
-# note; remove this exclusion with the fix.
-known_bug='*PeerCloseFinishesPendingReceivesWithPeerClosed/verbs_lanes8'
-echo "conformance-verbs: KNOWN BUG excluded: $known_bug (close handshake race)"
-"$vm" --timeout 540 -- "$bin" --gtest_filter="*verbs*:-$known_bug" --gtest_output="xml:$report"
+"$vm" --timeout 540 -- "$bin" --gtest_filter="*verbs*" --gtest_output="xml:$report"
 rc=$?
 [ $rc = 0 ] || exit $rc
 # A guest whose devices the suite cannot see would skip everything and pass.

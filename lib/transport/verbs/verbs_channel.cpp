@@ -65,6 +65,15 @@ void VerbsChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   // Spinning, the CM event check (a read() syscall) runs every 64th round:
   // syscalls cost microseconds under emulation and disconnects are rare.
   if (!busy_poll_ || ++spins_ % 64 == 0) handleCmEvents();
+  bool progressed = step();
+  if (!failed_.isOk() || !block || progressed || deadline <= Clock::now()) return;
+  sleep(lk, deadline);
+}
+
+// Completions in, then everything they allow out: a caller whose wait ends
+// here never drives again, so whatever a completion requires of us (such as
+// answering the peer's goodbye) must be posted in the same pass.
+bool VerbsChannel::step() {
   bool progressed = pollAll();
   uint64_t before = matcher_.generation();
   retryStalled();
@@ -77,12 +86,8 @@ void VerbsChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
                       " without a goodbye (its process exited or the link failed)"));
   }
   armAll();
-  if (!failed_.isOk()) {
-    finishFailure();
-    return;
-  }
-  if (!block || progressed || deadline <= Clock::now()) return;
-  sleep(lk, deadline);
+  if (!failed_.isOk()) finishFailure();
+  return progressed;
 }
 
 void VerbsChannel::sleep(Lock& lk, Deadline deadline) {
@@ -96,7 +101,7 @@ void VerbsChannel::sleep(Lock& lk, Deadline deadline) {
     return;
   }
   for (auto& l : lanes_) armCq(*l);
-  if (pollAll()) return;  // arrived between the last poll and arming
+  if (step()) return;  // arrived between the last poll and arming
   std::vector<pollfd> pfds{{wake_fd_.get(), POLLIN, 0}, {setup_.events->fd, POLLIN, 0}};
   for (auto& l : lanes_) pfds.push_back({l->comp->fd, POLLIN, 0});
   int ms = -1;
@@ -237,6 +242,7 @@ Status VerbsChannel::close(Deadline deadline) {
     s = driveUntil(lk, deadline, [&] {
       return !failed_.isOk() || all([](const Lane& l) { return l.peer_closed; });
     }, "the peer to close its side");
+  if (s.code() == StatusCode::kTimedOut) s = Status(s.code(), s.message() + " (" + laneStates() + ")");
   Status result = failed_.isOk() ? s : failed_;
   if (failed_.isOk())
     fail(Status(StatusCode::kCancelled, "the channel to " + setup_.peer + " was closed locally"));
@@ -245,6 +251,23 @@ Status VerbsChannel::close(Deadline deadline) {
   // A close that found the peer already gone is still a clean close.
   if (result.code() == StatusCode::kPeerClosed) return Status();
   return result;
+}
+
+// For timeouts in close(): which lanes are still waiting, and on what.
+std::string VerbsChannel::laneStates() const {
+  std::string out;
+  for (const auto& l : lanes_) {
+    if (l->close_frame_sent && l->peer_closed) continue;
+    if (!out.empty()) out += "; ";
+    out += "lane " + std::to_string(l->index) + ": ";
+    out += l->close_frame_sent ? "goodbye sent" : l->close_queued ? "goodbye posted" : "goodbye not posted";
+    out += l->peer_closed ? ", peer's goodbye received" : ", no goodbye from the peer";
+    out += ", credits " + std::to_string(l->credits) + ", free send slots " +
+           std::to_string(l->free_send.size()) + ", frames waiting " + std::to_string(l->rxq.size());
+    if (l->stalled) out += ", stalled";
+    if (l->disconnected) out += ", disconnected";
+  }
+  return out;
 }
 
 ChannelStats VerbsChannel::stats() const {

@@ -63,9 +63,11 @@ class VerbsChannel final : public ChannelImpl {
   // nothing moved and `block`, sleep on the completion channels (or spin in
   // busy-poll mode) up to the deadline. Drops lk while sleeping.
   void driveOnce(Lock& lk, Deadline deadline, bool block);
+  bool step();
   void kick(Lock& lk);
   void sleep(Lock& lk, Deadline deadline);
   void handleCmEvents();
+  std::string laneStates() const;
 
   // verbs_datapath.cpp
   bool pollAll();  // true if any completion was handled
