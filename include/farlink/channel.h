@@ -70,6 +70,20 @@ struct LaneStats {
   std::string congestion;      // congestion control in use, e.g. "cubic", "bbr"
 };
 
+// The channel's own flow control (FARLINK_FLOW); controller empty = off.
+struct FlowSummary {
+  std::string controller;       // "model", "fixed", or "" (kernel per lane)
+  std::string state;            // "startup", "probe_bw", "probe_bw/backoff", ...
+  std::string limiting_factor;  // what holds the rate down now
+  double min_rtt_us = 0;
+  double srtt_us = 0;
+  double queueing_delay_us = 0;   // smoothed RTT minus min RTT
+  double delivery_rate_bps = 0;   // bottleneck estimate, bits/s
+  double pacing_rate_bps = 0;     // bits/s; 0 = not paced
+  uint64_t inflight_bytes = 0;    // handed to lanes, not yet acked by the peer's kernel
+  uint64_t inflight_cap = 0;
+};
+
 struct ChannelStats {
   std::string transport;  // "tcp", "verbs"
   // Why auto:// chose this transport (empty for an explicit scheme), e.g.
@@ -85,6 +99,7 @@ struct ChannelStats {
   uint64_t unexpected_bytes = 0;  // buffered now for receives not yet posted
   bool authenticated = false;
   std::vector<LaneStats> lane;
+  FlowSummary flow;
 };
 
 class ChannelImpl;

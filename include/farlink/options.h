@@ -19,6 +19,14 @@ enum class VerbsPolicy : uint8_t {
   kOff,       // TCP only
 };
 
+// Who decides how fast a channel sends (see man/farlink.7, "Flow control").
+enum class FlowMode : uint8_t {
+  kAuto,   // farlink's model controller when the path RTT is >= 1 ms, else kOff
+  kOff,    // the kernel's TCP congestion control alone, per lane
+  kModel,  // farlink's BBR-like controller paces the whole channel
+  kFixed,  // a set rate (flow_rate), for labs
+};
+
 struct ChannelOptions {
   // Parallel connections (TCP) or QPs (verbs) per channel. FARLINK_LANES.
   int lanes = 4;
@@ -50,6 +58,11 @@ struct ChannelOptions {
   // channels (lower latency, one busy core per waiting thread).
   // FARLINK_BUSY_POLL.
   bool busy_poll = false;
+  // TCP: FARLINK_FLOW=off (default)|auto|model|fixed.
+  FlowMode flow = FlowMode::kOff;
+  // Bits per second: the rate for kFixed, a ceiling for kModel (0 = none).
+  // FARLINK_FLOW_RATE, decimal suffixes (e.g. 950M, 10G).
+  uint64_t flow_rate_bps = 0;
 
   // Reads FARLINK_* variables over the given defaults; an unparsable value is
   // an error naming the variable.

@@ -35,6 +35,30 @@ bool parseSize(const char* s, uint64_t* out) {
   return true;
 }
 
+// Parses a rate in bits per second: "950M", "10G", "1.5Gbit", "100mbps"
+// (decimal multiples).
+bool parseRate(const char* s, uint64_t* out) {
+  if (s == nullptr || *s == '\0' || *s == '-') return false;
+  errno = 0;
+  char* end = nullptr;
+  double v = std::strtod(s, &end);
+  if (errno != 0 || end == s || !(v >= 0)) return false;
+  double mult = 1;
+  switch (*end) {
+    case '\0': break;
+    case 'k': case 'K': mult = 1e3; ++end; break;
+    case 'm': case 'M': mult = 1e6; ++end; break;
+    case 'g': case 'G': mult = 1e9; ++end; break;
+    case 't': case 'T': mult = 1e12; ++end; break;
+    default: return false;
+  }
+  std::string unit(end);  // "10Gbit" and "10Gbps" read as "10G"
+  if (!unit.empty() && unit != "bit" && unit != "bps" && unit != "b") return false;
+  if (v * mult > 1e15) return false;
+  *out = static_cast<uint64_t>(v * mult);
+  return true;
+}
+
 bool parseBool(const char* s, bool* out) {
   std::string v(s);
   if (v == "1" || v == "true" || v == "yes" || v == "on") { *out = true; return true; }
@@ -86,6 +110,18 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     if (!parseBool(v, &b)) return badEnv("FARLINK_BUSY_POLL", v, "a boolean (0/1)");
     o.busy_poll = b;
   }
+  if (const char* v = std::getenv("FARLINK_FLOW")) {
+    std::string f(v);
+    if (f == "auto") o.flow = FlowMode::kAuto;
+    else if (f == "off") o.flow = FlowMode::kOff;
+    else if (f == "model") o.flow = FlowMode::kModel;
+    else if (f == "fixed") o.flow = FlowMode::kFixed;
+    else return badEnv("FARLINK_FLOW", v, "one of auto, off, model, fixed");
+  }
+  if (const char* v = std::getenv("FARLINK_FLOW_RATE")) {
+    if (!parseRate(v, &o.flow_rate_bps))
+      return badEnv("FARLINK_FLOW_RATE", v, "bits per second (e.g. 950M, 10G)");
+  }
   if (Status st = o.validate(); !st) return st;
   return o;
 }
@@ -103,6 +139,8 @@ Status ChannelOptions::validate() const {
     return bad("ring_depth must be 8..32768, got " + std::to_string(ring_depth));
   if (connect_timeout.count() <= 0) return bad("connect_timeout must be positive");
   if (socket_buffer > (size_t{1} << 31)) return bad("socket_buffer must be < 2 GiB");
+  if (flow == FlowMode::kFixed && flow_rate_bps == 0)
+    return bad("flow mode 'fixed' needs a rate: set flow_rate_bps (FARLINK_FLOW_RATE, e.g. 1G)");
   return Status();
 }
 

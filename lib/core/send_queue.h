@@ -3,6 +3,7 @@
 // the owning channel serialises access.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -47,6 +48,13 @@ class SendQueue {
   // Every pushed message has been fully handed to the transport.
   bool empty() const { return msgs_.empty(); }
   std::optional<ChunkRef> take();
+  // Size of the chunk take() would return next (0 when there is none, or
+  // when it is a 0-byte message).
+  uint64_t nextChunkBytes() const {
+    if (take_ >= msgs_.size()) return 0;
+    const OutMessage& m = *msgs_[take_];
+    return std::min<uint64_t>(chunk_size_, m.size - m.next_offset);
+  }
   // The transport finished sending `c`; completes the request when its
   // last chunk is done. Returns true if a request completed.
   bool done(const ChunkRef& c);

@@ -251,10 +251,16 @@ void ModelController::onTick(FlowTime now) {
 
 BytesPerSecond ModelController::pacingRate() const {
   BytesPerSecond rate;
+  // The initial window over one (guessed) round trip.
+  FlowDuration rtt = srtt_ > FlowDuration::zero() ? srtt_ : std::chrono::milliseconds(1);
+  BytesPerSecond initial = kHighGain * static_cast<double>(params_.initial_window) / toSeconds(rtt);
   if (btlbw_ <= 0) {
-    // No sample yet: send the initial window over one (guessed) round trip.
-    FlowDuration rtt = srtt_ > FlowDuration::zero() ? srtt_ : std::chrono::milliseconds(1);
-    rate = kHighGain * static_cast<double>(params_.initial_window) / toSeconds(rtt);
+    rate = initial;
+  } else if (mode_ == Mode::kStartup) {
+    // As in Linux BBR, start-up never paces below its initial rate: the
+    // first samples come from small (app-limited) messages and would
+    // otherwise pace a long link at a few KB/s, starving its own samples.
+    rate = std::max(initial, pacing_gain_ * bandwidth());
   } else if (backoff_) {
     // Below what the path delivers now (the windowed max may be stale
     // after the bottleneck slowed down), so the queue shrinks every round.

@@ -1,5 +1,6 @@
 // The controller factory, the fixed controller, and the model controller's
 // state machine driven by hand-made ack events (no link model).
+#include <algorithm>
 #include <gtest/gtest.h>
 
 #include "flow/congestion_controller.h"
@@ -77,6 +78,15 @@ struct Driver {
   }
 };
 
+TEST(ModelController, StartupNeverPacesBelowTheInitialWindowRate) {
+  // A first sample from a tiny control message (a few KB/s) must not pace a
+  // 30 ms link so slowly that no bigger sample can ever arrive.
+  Driver d;
+  d.round_with(4000, milliseconds(30));
+  EXPECT_EQ(d.cc.mode(), ModelController::Mode::kStartup);
+  EXPECT_NEAR(d.cc.pacingRate(), ModelController::kHighGain * 1024 * 1024 / 0.03, 1);
+}
+
 TEST(ModelController, StartupExitsAfterThreeFlatRoundsThenDrainsToProbeBw) {
   Driver d;
   EXPECT_EQ(d.cc.mode(), ModelController::Mode::kStartup);
@@ -86,7 +96,9 @@ TEST(ModelController, StartupExitsAfterThreeFlatRoundsThenDrainsToProbeBw) {
   BytesPerSecond bw = 1e6;
   for (int i = 0; i < 6; ++i, bw *= 2) d.round_with(bw, milliseconds(30));
   EXPECT_EQ(d.cc.mode(), ModelController::Mode::kStartup);
-  EXPECT_NEAR(d.cc.pacingRate(), ModelController::kHighGain * bw / 2, 1);
+  // Start-up paces at the higher of the measured rate and the initial
+  // window per round trip.
+  EXPECT_NEAR(d.cc.pacingRate(), ModelController::kHighGain * std::max(bw / 2, 1024 * 1024 / 0.03), 1);
   // Flat: three rounds without 25% growth end STARTUP.
   d.inflight = 10 << 20;  // queue built during startup
   for (int i = 0; i < 4; ++i) d.round_with(bw, milliseconds(30));

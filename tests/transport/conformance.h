@@ -3,6 +3,7 @@
 // thread because a channel moves bytes only while someone waits on it.
 #pragma once
 
+#include <cstdlib>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -31,6 +32,9 @@ class ConformanceBase : public ::testing::TestWithParam<ConformanceParam> {
   int lanes() const { return std::get<1>(GetParam()); }
   ChannelOptions options() const {
     ChannelOptions o;
+    // The suite runs again with flow control forced on (conformance-flow).
+    if (const char* f = std::getenv("FARLINK_TEST_FLOW"); f && std::string(f) == "model")
+      o.flow = FlowMode::kModel;
     o.lanes = lanes();
     return o;
   }

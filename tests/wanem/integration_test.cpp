@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -197,6 +198,29 @@ TEST(Wanem, FarlinkPerfSurvivesATwoSecondBlackout) {
   auto s = link.stats();
   EXPECT_GT(counter(s, "a2b", "dropped_blackout"), 0u) << s.dump(2);
   EXPECT_GT(counter(s, "a2b", "forwarded_bytes"), 26'000'000u) << s.dump(2);
+}
+
+// The channel's own flow control (FARLINK_FLOW=model) on a long lossy
+// link: every byte verified, and the controller visible in the JSON row
+// with the link's RTT.
+TEST(Wanem, FarlinkPerfVerifiesUnderModelFlowControl) {
+  Link link({"--delay", "15ms", "--rate", "100mbit", "--loss", "0.5%"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  setenv("FARLINK_FLOW", "model", 1);
+  Outcome o = perfAcross(link, {"--size", "1M", "-n", "60", "--lanes", "4"});
+  unsetenv("FARLINK_FLOW");
+  ASSERT_EQ(o.code, 0) << o.out;
+  nlohmann::json row;
+  std::istringstream lines(o.out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{') row = nlohmann::json::parse(line, nullptr, false);
+  ASSERT_TRUE(row.contains("path") && row["path"].contains("flow")) << o.out;
+  const auto& flow = row["path"]["flow"];
+  EXPECT_EQ(flow["controller"], "model") << flow.dump();
+  EXPECT_GE(flow["min_rtt_ms"].get<double>(), 29.0) << flow.dump();
+  EXPECT_LT(flow["min_rtt_ms"].get<double>(), 60.0) << flow.dump();
+  EXPECT_GT(flow["bottleneck_gbps"].get<double>(), 0.0) << flow.dump();
+  EXPECT_GT(counter(link.stats(), "a2b", "dropped_loss"), 0u);
 }
 
 }  // namespace

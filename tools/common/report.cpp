@@ -122,6 +122,21 @@ void addPath(nlohmann::ordered_json& j, const PathSummary& p) {
   q["delivery_gbps"] = round(p.delivery_gbps, 3);
   q["retransmits"] = p.retransmits;
   q["congestion"] = p.congestion;
+  if (!p.flow.controller.empty()) {
+    const FlowSummary& f = p.flow;
+    nlohmann::ordered_json fl;
+    fl["controller"] = f.controller;
+    fl["state"] = f.state;
+    fl["limiting"] = f.limiting_factor;
+    fl["min_rtt_ms"] = round(f.min_rtt_us / 1e3, 3);
+    fl["srtt_ms"] = round(f.srtt_us / 1e3, 3);
+    fl["queueing_ms"] = round(f.queueing_delay_us / 1e3, 3);
+    fl["bottleneck_gbps"] = round(f.delivery_rate_bps / 1e9, 3);
+    fl["pacing_gbps"] = round(f.pacing_rate_bps / 1e9, 3);
+    fl["inflight_bytes"] = f.inflight_bytes;
+    fl["inflight_cap"] = f.inflight_cap;
+    q["flow"] = fl;
+  }
   j["path"] = q;
 }
 

@@ -18,6 +18,7 @@ struct PathSummary {
   double delivery_gbps = 0;   // sum of the lanes' recent delivery rates
   uint64_t retransmits = 0;   // sum over the lanes, since the channel opened
   std::string congestion;     // the first lane's congestion control
+  FlowSummary flow;           // farlink's own flow control (controller "" = off)
 };
 PathSummary summarizePath(const std::vector<LaneStats>& lanes);
 

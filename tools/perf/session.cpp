@@ -48,7 +48,8 @@ void printRow(const Output& out, const TestSpec& spec, const RunOutcome& o, Chan
   const bool bw = spec.mode == Mode::kBw;
   const ChannelStats st = ch.stats();
   if (out.json) {
-    const tools::PathSummary path = tools::summarizePath(st.lane);
+    tools::PathSummary path = tools::summarizePath(st.lane);
+    path.flow = st.flow;
     std::string line;
     if (bw) {
       tools::BwRow row = bwRow(spec, o, st);

@@ -221,7 +221,10 @@ bool ClientHandshake::advance() {
       h.capabilities = config_->psk.empty() ? 0 : wire::kCapPsk;
       h.lane_index = lane_index_;
       h.lane_count = config_->lane_count;
-      h.max_chunk = config_->max_chunk;
+      if (!config_->announced_chunk)
+        config_->announced_chunk =
+            config_->chunk_for_path ? config_->chunk_for_path(io_.fd()) : config_->max_chunk;
+      h.max_chunk = *config_->announced_chunk;
       h.session = config_->session;
       h.nonce = nonce_;
       uint8_t buf[wire::kHelloSize];

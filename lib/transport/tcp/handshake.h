@@ -3,6 +3,8 @@
 // that follows is consumed here.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <poll.h>
 
 #include <string>
@@ -81,6 +83,10 @@ class ClientHandshake {
     uint32_t max_chunk;
     wire::SessionId session;
     uint16_t lane_count;
+    // Picks the chunk size to announce from the first connected socket (its
+    // RTT); every lane then announces that one. Null: max_chunk.
+    std::function<uint32_t(int fd)> chunk_for_path;
+    mutable std::optional<uint32_t> announced_chunk;
   };
   ClientHandshake(UniqueFd connecting_fd, std::string peer, const Config* config,
                   uint16_t lane_index);

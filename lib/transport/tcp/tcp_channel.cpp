@@ -44,6 +44,11 @@ Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
     ch->lanes_.push_back(std::move(lane));
   }
   ch->setup_.lanes.clear();
+  std::vector<int> fds;
+  for (auto& l : ch->lanes_) fds.push_back(l->fd.get());
+  auto flow = TcpFlow::create(ch->setup_.options, fds, ch->setup_.local_chunk);
+  if (!flow) return flow.status();
+  ch->flow_ = std::move(*flow);
   return ch;
 }
 
@@ -94,6 +99,8 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   // A stalled lane that can now go on may finish what the caller waits
   // for without any new completion: then do not sleep in the kernel.
   bool progressed = false;
+  now_ = Clock::now();
+  if (flow_ && failed_.isOk() && flow_->due(now_)) pollFlow();
   if (failed_.isOk() || ops_in_flight_ > 0) {
     uint64_t before = matcher_.generation();
     retryStalled();
@@ -108,12 +115,14 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   io_uring_cqe* cqe = nullptr;
   int rc;
   Clock::time_point now = Clock::now();
-  if (!block || progressed || deadline <= now) {
+  // Flow control wakes the driver to read acks and to send paced chunks.
+  Deadline wake = flow_ ? std::min(deadline, flow_->nextWake()) : deadline;
+  if (!block || progressed || wake <= now) {
     rc = io_uring_submit(&ring_);
-  } else if (deadline == Deadline::max()) {
+  } else if (wake == Deadline::max()) {
     rc = io_uring_submit_and_wait(&ring_, 1);
   } else {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - now).count();
+    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count();
     __kernel_timespec ts{ns / 1000000000, ns % 1000000000};
     rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
   }
@@ -138,6 +147,16 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
     armAll();
     io_uring_submit(&ring_);
   }
+}
+
+void TcpChannel::pollFlow() {
+  std::vector<int> fds;
+  std::vector<uint64_t> accepted;
+  for (auto& l : lanes_) {
+    fds.push_back(l->fd.get());
+    accepted.push_back(l->stats.bytes_sent);
+  }
+  flow_->poll(fds, accepted, !sendq_.hasChunks() && !rmaq_.hasChunks(), now_);
 }
 
 bool TcpChannel::goodbyePending() const {
@@ -266,6 +285,7 @@ ChannelStats TcpChannel::stats() const {
   st.peer = setup_.peer;
   st.session_id = setup_.session_hex;
   st.lanes = static_cast<int>(lanes_.size());
+  if (flow_) st.flow = flow_->summary(Clock::now());
   st.messages_sent = messages_sent_;
   st.messages_received = matcher_.messagesReceived();
   st.bytes_sent = bytes_sent_;

@@ -22,6 +22,7 @@
 #include "core/send_queue.h"
 #include "core/unique_fd.h"
 #include "core/wire.h"
+#include "transport/tcp/tcp_flow.h"
 
 namespace farlink::tcp {
 
@@ -177,6 +178,10 @@ class TcpChannel final : public ChannelImpl {
   bool peer_gone_ = false;
   uint64_t messages_sent_ = 0;
   uint64_t bytes_sent_ = 0;
+  // Channel-wide pacing and in-flight cap; null when flow control is off.
+  std::unique_ptr<TcpFlow> flow_;
+  flow::FlowTime now_{};  // this driver pass's time, for flow decisions
+  void pollFlow();
 };
 
 }  // namespace farlink::tcp

@@ -24,8 +24,11 @@ Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOpt
   Deadline deadline = Clock::now() + o.connect_timeout;
   std::string peer = uri.hostPort();
   ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
-                              static_cast<uint16_t>(o.lanes)};
+                              static_cast<uint16_t>(o.lanes), {}, {}};
   randomBytes(cfg.session.data(), cfg.session.size());
+  cfg.chunk_for_path = [&o](int fd) {
+    return TcpFlow::chunkForPath(o, fd, static_cast<uint32_t>(o.chunk_size));
+  };
 
   std::vector<std::unique_ptr<ClientHandshake>> hs;
   for (int i = 0; i < o.lanes; ++i) {
@@ -59,7 +62,7 @@ Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOpt
   TcpChannel::Setup setup;
   setup.peer = peer;
   setup.session_hex = hexOf(cfg.session.data(), cfg.session.size());
-  setup.local_chunk = cfg.max_chunk;
+  setup.local_chunk = cfg.announced_chunk.value_or(cfg.max_chunk);
   setup.peer_chunk = hs[0]->peerMaxChunk();
   setup.authenticated = !o.psk.empty();
   setup.options = o;

@@ -79,6 +79,7 @@ void TcpChannel::armSend(Lane& lane) {
   if (lane.index % 2 == 1) std::swap(order[0], order[1]);
   for (SendQueue* q : order) {
     while (!peer_gone_ && frames < kMaxBatchFrames && bytes < kBatchBytes) {
+      if (flow_ && q->hasChunks() && !flow_->mayTake(q->nextChunkBytes(), now_)) break;
       auto c = q->take();
       if (!c) break;
       const OutMessage& m = *c->msg;
@@ -87,6 +88,7 @@ void TcpChannel::armSend(Lane& lane) {
       if (c->len > 0) lane.iov[nio++] = {const_cast<uint8_t*>(m.data + c->offset), c->len};
       bytes += c->len;
       lane.batch.emplace_back(q, *c);
+      if (flow_) flow_->onTake(lane.index, bytes, c->len, now_);
     }
   }
   if (frames == 0 && goodbye_ && !sendq_.hasChunks() && !rmaq_.hasChunks()) {
@@ -99,6 +101,7 @@ void TcpChannel::armSend(Lane& lane) {
   lane.mh.msg_iovlen = nio;
   lane.batch_left = bytes;
   lane.send_busy = true;
+  if (flow_) flow_->onBatch(lane.index, bytes);
   submitSend(lane);
 }
 

@@ -1,0 +1,175 @@
+// TcpFlow: lib/flow's controller driving TCP lanes (see tcp_flow.h).
+// <linux/tcp.h> for the full tcp_info; it clashes with <netinet/tcp.h>, so
+// this file stays away from socket_util.h.
+#include "transport/tcp/tcp_flow.h"
+
+#include <linux/sockios.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace farlink::tcp {
+namespace {
+
+using namespace std::chrono_literals;
+
+// Paths faster than this gain nothing from pacing (and loopback's
+// microsecond RTTs would make every poll a wasted syscall).
+constexpr auto kAutoMinRtt = 1ms;
+// Kernel pacing per lane, as a multiple of the channel's rate: farlink's own
+// pacer keeps the average; the kernel only smooths each chunk's burst.
+constexpr double kLanePacingHeadroom = 1.25;
+
+struct PathRtt {
+  bool ok = false;
+  uint32_t srtt_us = 0;
+  uint32_t min_rtt_us = 0;
+};
+
+PathRtt readRtt(int fd) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  PathRtt r;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return r;
+  r.ok = true;
+  r.srtt_us = ti.tcpi_rtt;
+  r.min_rtt_us = ti.tcpi_rtt;
+  size_t end = offsetof(tcp_info, tcpi_min_rtt) + sizeof ti.tcpi_min_rtt;
+  if (len >= end && ti.tcpi_min_rtt != 0 && ti.tcpi_min_rtt != ~uint32_t{0}) r.min_rtt_us = ti.tcpi_min_rtt;
+  return r;
+}
+
+const char* modeName(FlowMode m) { return m == FlowMode::kFixed ? "fixed" : "model"; }
+
+}  // namespace
+
+namespace {
+
+bool flowOnPath(const ChannelOptions& o, const PathRtt& rtt) {
+  if (o.flow == FlowMode::kOff) return false;
+  if (o.flow != FlowMode::kAuto) return true;
+  return rtt.ok && std::chrono::microseconds(rtt.min_rtt_us) >= kAutoMinRtt;
+}
+
+}  // namespace
+
+uint32_t TcpFlow::chunkForPath(const ChannelOptions& o, int fd, uint32_t chunk) {
+  return flowOnPath(o, readRtt(fd)) ? std::min(chunk, kChunkBytes) : chunk;
+}
+
+Result<std::unique_ptr<TcpFlow>> TcpFlow::create(const ChannelOptions& o, const std::vector<int>& fds,
+                                                 uint32_t chunk_bytes) {
+  if (fds.empty()) return std::unique_ptr<TcpFlow>();
+  // The handshake's round trips have given the kernel an RTT already.
+  PathRtt rtt = readRtt(fds.front());
+  if (!flowOnPath(o, rtt)) return std::unique_ptr<TcpFlow>();
+  flow::FlowConfig cfg;
+  cfg.controller = modeName(o.flow == FlowMode::kAuto ? FlowMode::kModel : o.flow);
+  cfg.params.rate = static_cast<double>(o.flow_rate_bps) / 8;
+  cfg.params.chunk_bytes = chunk_bytes;
+  if (cfg.controller == "fixed")  // a lab rate: keep one second of it in flight at most
+    cfg.params.window = std::max<uint64_t>(cfg.params.rate, 4 * uint64_t{chunk_bytes});
+  // One logical lane: the TCP lanes pull chunks themselves, and the kernel
+  // retransmits, so the scheduler's stall handling must never fire.
+  cfg.lanes = 1;
+  cfg.scheduler.stall_floor = std::chrono::hours(24 * 365);
+  cfg.scheduler.small_max = 64 * 1024;
+  auto f = flow::ChannelFlow::create(cfg);
+  if (!f) return f.status();
+  auto tick = std::clamp<flow::FlowDuration>(std::chrono::microseconds(rtt.min_rtt_us) / 8,
+                                             500us, 5ms);
+  return std::unique_ptr<TcpFlow>(new TcpFlow(std::move(*f), fds.size(), tick));
+}
+
+bool TcpFlow::mayTake(uint64_t bytes, flow::FlowTime now) {
+  auto prio = bytes <= 64 * 1024 ? flow::Priority::kSmall : flow::Priority::kBulk;
+  flow::SendDecision d = flow_->maySendBytes(0, bytes, prio, now);
+  if (!d.allowed && d.blocker == flow::SendDecision::Blocker::kPacing)
+    pacing_wake_ = std::min(pacing_wake_, now + d.wait);
+  return d.allowed;
+}
+
+void TcpFlow::onTake(int lane, uint64_t end_in_batch, uint64_t bytes, flow::FlowTime now) {
+  auto prio = bytes <= 64 * 1024 ? flow::Priority::kSmall : flow::Priority::kBulk;
+  flow::ChunkId id = next_id_++;
+  // With one logical lane, assign/next/onSend cannot disagree.
+  if (!flow_->assign(id, bytes, prio, now) || flow_->next(0) != id || !flow_->onSend(0, id, now))
+    return;
+  LaneState& l = lanes_[lane];
+  l.chunks.push_back({l.submitted + end_in_batch, id});
+  ack_wake_ = std::min(ack_wake_, last_poll_ + tick_);
+}
+
+void TcpFlow::poll(const std::vector<int>& fds, const std::vector<uint64_t>& accepted,
+                   bool nothing_queued, flow::FlowTime now) {
+  if (!due(now)) return;
+  last_poll_ = now;
+  for (size_t i = 0; i < lanes_.size(); ++i) {
+    LaneState& l = lanes_[i];
+    if (!l.chunks.empty()) {
+      int unacked = 0;
+      if (::ioctl(fds[i], SIOCOUTQ, &unacked) == 0) {
+        // Bytes the socket took minus those it still holds: acked by the peer.
+        uint64_t acked = accepted[i] - std::min<uint64_t>(accepted[i], static_cast<uint64_t>(unacked));
+        PathRtt rtt;
+        while (!l.chunks.empty() && l.chunks.front().end <= acked) {
+          if (!rtt.ok) rtt = readRtt(fds[i]);
+          flow_->onAck(0, l.chunks.front().id, now, std::chrono::microseconds(rtt.srtt_us));
+          l.chunks.pop_front();
+        }
+      }
+    }
+    setKernelPacing(fds[i], l);
+  }
+  if (nothing_queued) flow_->onAppLimited();
+  flow_->onTick(now);
+  scheduleWake(now);
+}
+
+void TcpFlow::scheduleWake(flow::FlowTime now) {
+  bool outstanding = false;
+  for (const LaneState& l : lanes_) outstanding |= !l.chunks.empty();
+  ack_wake_ = outstanding ? now + tick_ : flow::FlowTime::max();
+  // The pacing wake has done its job once reached: the caller's next
+  // armAll asks mayTake again, which sets a new one if still paced.
+  if (pacing_wake_ <= now) pacing_wake_ = flow::FlowTime::max();
+}
+
+void TcpFlow::setKernelPacing(int fd, LaneState& lane) {
+  // Never below the in-flight cap per round trip: the cap limits the rate
+  // anyway, and a pace below it could starve the samples that raise it.
+  const flow::RttEstimator& rtt = flow_->rtt();
+  double rate = flow_->controller().pacingRate();
+  if (rate > 0 && rtt.minRtt() > flow::FlowDuration::zero())
+    rate = std::max(rate, static_cast<double>(flow_->controller().inflightCap()) / flow::toSeconds(rtt.srtt()));
+  uint64_t want = rate > 0 ? static_cast<uint64_t>(rate * kLanePacingHeadroom) : ~uint64_t{0};
+  uint64_t have = lane.kernel_pacing;
+  if (have != 0 && want != ~uint64_t{0} && have != ~uint64_t{0} &&
+      std::max(want, have) - std::min(want, have) < have / 16)
+    return;  // within ~6%: not worth a syscall
+  if (want == have) return;
+  if (::setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &want, sizeof want) == 0) lane.kernel_pacing = want;
+}
+
+FlowSummary TcpFlow::summary(flow::FlowTime now) const {
+  flow::FlowStats s = flow_->stats(now);
+  auto us = [](flow::FlowDuration d) { return std::chrono::duration<double, std::micro>(d).count(); };
+  FlowSummary f;
+  f.controller = s.controller;
+  f.state = s.state;
+  f.limiting_factor = s.limiting_factor;
+  f.min_rtt_us = us(s.rtt_min);
+  f.srtt_us = us(s.rtt_smoothed);
+  f.queueing_delay_us = us(s.queueing_delay);
+  f.delivery_rate_bps = s.delivery_rate * 8;
+  f.pacing_rate_bps = s.pacing_rate * 8;
+  f.inflight_bytes = s.inflight_bytes;
+  f.inflight_cap = s.inflight_cap;
+  return f;
+}
+
+}  // namespace farlink::tcp
