@@ -58,6 +58,12 @@ struct ChannelOptions {
   // channels (lower latency, one busy core per waiting thread).
   // FARLINK_BUSY_POLL.
   bool busy_poll = false;
+  // TCP: how long a peer may leave everything unanswered (no ACK for our
+  // data, no reply to keepalive probes on a quiet channel) before the
+  // channel fails with kPeerClosed. The peer's kernel answers, so a busy
+  // application is never taken for dead. 0: derived from the lane's RTT,
+  // max(10 s, 50 x RTT). FARLINK_DEAD_PEER_MS (at least 1000).
+  std::chrono::milliseconds dead_peer_timeout{0};
   // TCP: FARLINK_FLOW=off (default)|auto|model|fixed.
   FlowMode flow = FlowMode::kOff;
   // Bits per second: the rate for kFixed, a ceiling for kModel (0 = none).

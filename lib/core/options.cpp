@@ -94,6 +94,10 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     if (!parseSize(v, &n) || n > (uint64_t{1} << 31)) return badEnv("FARLINK_CONNECT_TIMEOUT_MS", v, "a number of milliseconds");
     o.connect_timeout = std::chrono::milliseconds(n);
   }
+  if (const char* v = std::getenv("FARLINK_DEAD_PEER_MS")) {
+    if (!parseSize(v, &n) || n > (uint64_t{1} << 31)) return badEnv("FARLINK_DEAD_PEER_MS", v, "a number of milliseconds");
+    o.dead_peer_timeout = std::chrono::milliseconds(n);
+  }
   if (const char* v = std::getenv("FARLINK_NODELAY")) {
     if (!parseBool(v, &b)) return badEnv("FARLINK_NODELAY", v, "a boolean (0/1)");
     o.nodelay = b;
@@ -138,6 +142,9 @@ Status ChannelOptions::validate() const {
   if (ring_depth < 8 || ring_depth > 32768)
     return bad("ring_depth must be 8..32768, got " + std::to_string(ring_depth));
   if (connect_timeout.count() <= 0) return bad("connect_timeout must be positive");
+  if (dead_peer_timeout.count() != 0 && dead_peer_timeout < std::chrono::seconds(1))
+    return bad("dead_peer_timeout must be 0 (derived from the RTT) or at least 1000 ms; TCP "
+               "keepalive counts in seconds");
   if (socket_buffer > (size_t{1} << 31)) return bad("socket_buffer must be < 2 GiB");
   if (flow == FlowMode::kFixed && flow_rate_bps == 0)
     return bad("flow mode 'fixed' needs a rate: set flow_rate_bps (FARLINK_FLOW_RATE, e.g. 1G)");

@@ -16,6 +16,7 @@ constexpr const char* kAllVars[] = {
     "FARLINK_LANES",          "FARLINK_CHUNK_SIZE", "FARLINK_MAX_MESSAGE",
     "FARLINK_MAX_UNEXPECTED", "FARLINK_PSK",        "FARLINK_CONNECT_TIMEOUT_MS",
     "FARLINK_SOCKET_BUFFER",  "FARLINK_NODELAY",    "FARLINK_RING_DEPTH",
+    "FARLINK_DEAD_PEER_MS",
 };
 
 // Clears every FARLINK_* variable for the test's lifetime, then sets the given
@@ -158,6 +159,21 @@ TEST(OptionsValidate, ChunkRange) {
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << chunk;
     EXPECT_NE(s.message().find("chunk"), std::string::npos) << s.message();
   }
+}
+
+TEST_F(EnvTest, DeadPeerTimeoutInMillisecondsAtLeastOneSecond) {
+  set("FARLINK_DEAD_PEER_MS", "2500");
+  auto r = ChannelOptions::fromEnvironment();
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->dead_peer_timeout, std::chrono::milliseconds(2500));
+  set("FARLINK_DEAD_PEER_MS", "200");  // keepalive counts in whole seconds
+  auto low = ChannelOptions::fromEnvironment();
+  ASSERT_FALSE(low.isOk());
+  EXPECT_NE(low.status().message().find("1000 ms"), std::string::npos) << low.status().message();
+  set("FARLINK_DEAD_PEER_MS", "soon");
+  auto bad = ChannelOptions::fromEnvironment();
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("FARLINK_DEAD_PEER_MS"), std::string::npos);
 }
 
 TEST(OptionsValidate, OtherLimits) {

@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -198,6 +199,27 @@ TEST(Wanem, FarlinkPerfSurvivesATwoSecondBlackout) {
   auto s = link.stats();
   EXPECT_GT(counter(s, "a2b", "dropped_blackout"), 0u) << s.dump(2);
   EXPECT_GT(counter(s, "a2b", "forwarded_bytes"), 26'000'000u) << s.dump(2);
+}
+
+// A link that goes silent for longer than FARLINK_DEAD_PEER_MS ends the
+// channel with a message naming the silent peer, instead of the kernel's
+// ~15 minutes of retransmissions (or 2 hours of keepalive when quiet).
+TEST(Wanem, SilentPeerIsReportedAfterTheDeadPeerTimeout) {
+  Link link({"--delay", "5ms"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  setenv("FARLINK_DEAD_PEER_MS", "3000", 1);
+  auto start = std::chrono::steady_clock::now();
+  Outcome o = perfAcross(link, {"--mode", "lat", "--size", "64", "-D", "40"}, {"blackout", "40s"},
+                         milliseconds(1000));
+  unsetenv("FARLINK_DEAD_PEER_MS");
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_NE(o.code, 0) << o.out;
+  EXPECT_FALSE(o.timed_out) << o.out;
+  EXPECT_NE(o.out.find("stopped answering"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("10.99.0.2"), std::string::npos) << o.out;
+  // Reported well before the blackout ends (the bound is loose: it is a
+  // behaviour, not a speed, that is under test).
+  EXPECT_LT(secs, 30.0) << o.out;
 }
 
 // The channel's own flow control (FARLINK_FLOW=model) on a long lossy

@@ -11,6 +11,20 @@
 
 namespace farlink::tcp {
 
+uint32_t socketRttUs(int fd) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return 0;
+  return ti.tcpi_rtt;
+}
+
+bool ackSilent(int fd, std::chrono::milliseconds limit) {
+  tcp_info ti{};
+  socklen_t len = sizeof ti;
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
+  return ti.tcpi_unacked > 0 && ti.tcpi_last_ack_recv > limit.count();
+}
+
 void readPathInfo(int fd, LaneStats* stats) {
   tcp_info ti{};
   socklen_t len = sizeof ti;

@@ -141,8 +141,27 @@ Status tuneLane(int fd, const ChannelOptions& o, const std::string& peer) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
   }
-  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+  // A quiet lane whose peer goes silent: keepalive probes (after a third of
+  // the timeout, then three of them), answered by the peer's kernel. Busy
+  // lanes are watched by the channel (TcpChannel::checkLiveness), not by
+  // TCP_USER_TIMEOUT, which also fires on a peer that is merely slow to
+  // read (a closed window), and that peer is alive.
+  auto timeout = deadPeerTimeout(o, socketRttUs(fd));
+  int secs = static_cast<int>(std::max<int64_t>(3, timeout.count() / 1000));
+  int idle = std::max(1, secs / 3), intvl = std::max(1, (secs - idle) / 3), cnt = 3;
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) != 0)
+    return errnoStatus(StatusCode::kIoError, "dead-peer detection (keepalive) on lane to " + peer, errno);
   return Status();
+}
+
+std::chrono::milliseconds deadPeerTimeout(const ChannelOptions& o, uint32_t rtt_us) {
+  if (o.dead_peer_timeout.count() > 0) return o.dead_peer_timeout;
+  auto derived = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::microseconds(
+      uint64_t{rtt_us} * 50));
+  return std::max<std::chrono::milliseconds>(std::chrono::seconds(10), derived);
 }
 
 Status pollFd(int fd, short events, Deadline deadline, const std::string& what) {

@@ -49,6 +49,8 @@ Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
   auto flow = TcpFlow::create(ch->setup_.options, fds, ch->setup_.local_chunk);
   if (!flow) return flow.status();
   ch->flow_ = std::move(*flow);
+  ch->dead_after_ = deadPeerTimeout(ch->setup_.options, socketRttUs(fds.front()));
+  ch->next_liveness_ = Clock::now() + ch->dead_after_ / 4;
   return ch;
 }
 
@@ -101,6 +103,7 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   bool progressed = false;
   now_ = Clock::now();
   if (flow_ && failed_.isOk() && flow_->due(now_)) pollFlow();
+  if (failed_.isOk() && now_ >= next_liveness_) checkLiveness(now_);
   if (failed_.isOk() || ops_in_flight_ > 0) {
     uint64_t before = matcher_.generation();
     retryStalled();
@@ -116,7 +119,8 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   int rc;
   Clock::time_point now = Clock::now();
   // Flow control wakes the driver to read acks and to send paced chunks.
-  Deadline wake = flow_ ? std::min(deadline, flow_->nextWake()) : deadline;
+  Deadline wake = std::min(deadline, next_liveness_);
+  if (flow_) wake = std::min(wake, flow_->nextWake());
   if (!block || progressed || wake <= now) {
     rc = io_uring_submit(&ring_);
   } else if (wake == Deadline::max()) {
@@ -147,6 +151,12 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
     armAll();
     io_uring_submit(&ring_);
   }
+}
+
+void TcpChannel::checkLiveness(Clock::time_point now) {
+  next_liveness_ = now + dead_after_ / 4;
+  for (auto& l : lanes_)
+    if (ackSilent(l->fd.get(), dead_after_)) return fail(silentPeer(*l));
 }
 
 void TcpChannel::pollFlow() {

@@ -117,6 +117,10 @@ class TcpChannel final : public ChannelImpl {
   void onCompletion(uint64_t data, int res);
   void onSent(Lane& lane, int res);
   void onReceived(Lane& lane, int res);
+  Status silentPeer(const Lane& lane) const;
+  // Fails the channel when a lane's data has gone unacknowledged for the
+  // dead-peer timeout; runs every quarter of it while a caller drives.
+  void checkLiveness(Clock::time_point now);
   void parse(Lane& lane);
   bool routeCurrent(Lane& lane);
   void onCloseFrame(Lane& lane);
@@ -182,6 +186,8 @@ class TcpChannel final : public ChannelImpl {
   std::unique_ptr<TcpFlow> flow_;
   flow::FlowTime now_{};  // this driver pass's time, for flow decisions
   void pollFlow();
+  std::chrono::milliseconds dead_after_{0};
+  Clock::time_point next_liveness_{};
 };
 
 }  // namespace farlink::tcp

@@ -173,6 +173,7 @@ void TcpChannel::onSent(Lane& lane, int res) {
   if (res < 0) {
     lane.send_busy = false;
     int err = -res;
+    if (err == ETIMEDOUT) return fail(silentPeer(lane));
     StatusCode code = (err == EPIPE || err == ECONNRESET) ? StatusCode::kPeerClosed : StatusCode::kIoError;
     return fail(errnoStatus(code, "send on lane " + std::to_string(lane.index) + " to " + setup_.peer, err));
   }
@@ -205,6 +206,14 @@ void TcpChannel::onSent(Lane& lane, int res) {
   }
 }
 
+Status TcpChannel::silentPeer(const Lane& lane) const {
+  auto t = dead_after_;
+  return Status(StatusCode::kPeerClosed,
+                "peer " + setup_.peer + " stopped answering on lane " + std::to_string(lane.index) +
+                    ": nothing acknowledged for " + std::to_string(t.count()) +
+                    " ms (its host is down or the link is cut; FARLINK_DEAD_PEER_MS sets how long to wait)");
+}
+
 void TcpChannel::onReceived(Lane& lane, int res) {
   lane.recv_busy = false;
   if (!failed_.isOk()) return;
@@ -220,6 +229,7 @@ void TcpChannel::onReceived(Lane& lane, int res) {
   if (res < 0) {
     int err = -res;
     if (err == EINTR || err == EAGAIN || err == ECANCELED) return;  // re-armed by the next pass
+    if (err == ETIMEDOUT) return fail(silentPeer(lane));
     StatusCode code = (err == ECONNRESET || err == EPIPE) ? StatusCode::kPeerClosed : StatusCode::kIoError;
     return fail(errnoStatus(code, "recv on lane " + std::to_string(lane.index) + " from " + setup_.peer, err));
   }
