@@ -2,12 +2,16 @@
 
 #include <dlfcn.h>
 
+#include <thread>
+
 namespace farlink::nccl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 
 // Calls `step` until it reports completion (true) or the deadline passes.
+// Yields between fruitless polls, as NCCL's proxy thread does when no
+// request progressed ("let others run").
 template <typename Step>
 int pollUntil(std::chrono::milliseconds timeout, Step step) {
   auto deadline = Clock::now() + timeout;
@@ -15,6 +19,7 @@ int pollUntil(std::chrono::milliseconds timeout, Step step) {
     int rc = kNcclSuccess;
     if (step(&rc)) return rc;
     if (Clock::now() > deadline) return kTimeout;
+    std::this_thread::yield();
   }
 }
 
