@@ -184,7 +184,10 @@ ncclResult_t pluginConnect(int dev, void* handle, void** send_comm) {
     return failed(p->what, p->status,
                   "check that the peer is up and reachable, and FARLINK_PSK matches");
   auto comm = std::make_unique<Comm>(true, std::move(p->channel));
-  logInfo(p->what + ": connected (" + comm->channel().stats().transport + ")");
+  ChannelStats cs = comm->channel().stats();
+  logInfo(p->what + ": connected (" + cs.transport +
+          (cs.transport_reason.empty() ? "" : "; " + cs.transport_reason) + ", " +
+          std::to_string(cs.lanes) + " lanes)");
   *send_comm = comm.release();
   return kNcclSuccess;
 }

@@ -3,7 +3,6 @@
 #include <memory>
 #include <mutex>
 
-#include "plugin/nccl/comm.h"
 #include "plugin/nccl/plugin.h"
 #include "plugin/nccl/plugin_log.h"
 
