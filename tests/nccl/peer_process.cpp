@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +77,16 @@ bool spawnPeer(const std::string& role, const std::string& plugin, Peer* out) {
   out->from_child = up[0];
   if (rc != 0) out->pid = -1;
   return rc == 0;
+}
+
+LazyBuffer::LazyBuffer(size_t size) : size_(size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  data_ = p == MAP_FAILED ? nullptr : p;
+}
+
+LazyBuffer::~LazyBuffer() {
+  if (data_ != nullptr) ::munmap(data_, size_);
 }
 
 bool readFull(int fd, void* buf, size_t n, std::chrono::milliseconds timeout) {

@@ -35,6 +35,24 @@ bool spawnPeer(const std::string& role, const std::string& plugin, Peer* out);
 // names no role (then the caller runs the tests).
 int runPeerRole(int argc, char** argv);
 
+// The 1 GiB messages of the kill tests, in pages mapped straight from the
+// kernel: only bytes that are written get memory. (malloc/calloc would not
+// do: under meson's MALLOC_PERTURB_ glibc fills whole blocks, which touches
+// every page and gets the processes OOM-killed in a small guest.)
+inline constexpr size_t kHugeMessage = size_t{1} << 30;
+class LazyBuffer {
+ public:
+  explicit LazyBuffer(size_t size);
+  ~LazyBuffer();
+  LazyBuffer(const LazyBuffer&) = delete;
+  LazyBuffer& operator=(const LazyBuffer&) = delete;
+  void* data() const { return data_; }  // null when mmap failed
+
+ private:
+  void* data_ = nullptr;
+  size_t size_ = 0;
+};
+
 // Exactly n bytes, or false on EOF/error/timeout.
 bool readFull(int fd, void* buf, size_t n, std::chrono::milliseconds timeout);
 bool writeFull(int fd, const void* buf, size_t n);

@@ -6,7 +6,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -101,13 +100,13 @@ int senderTransfer(const NcclNetV8& net) {
 int senderStall(const NcclNetV8& net) {
   void* comm = nullptr;
   if (int rc = connectFromPipe(net, &comm)) return rc;
-  size_t size = size_t{1} << 30;
-  void* data = std::calloc(size, 1);  // zero pages: costs no memory until written
-  PEER_CHECK(data != nullptr, 2, "calloc of 1 GiB failed");
+  LazyBuffer buf(kHugeMessage);
+  PEER_CHECK(buf.data() != nullptr, 2, "mmap of 1 GiB failed");
   void* mh = nullptr;
-  PEER_CHECK(net.regMr(comm, data, size, kNcclPtrHost, &mh) == 0, 3, "regMr failed");
+  PEER_CHECK(net.regMr(comm, buf.data(), kHugeMessage, kNcclPtrHost, &mh) == 0, 3, "regMr failed");
   void* req = nullptr;
-  int rc = isendRetry(net, comm, data, static_cast<int>(size - 1), 1, mh, &req, kStep);
+  int rc =
+      isendRetry(net, comm, buf.data(), static_cast<int>(kHugeMessage - 1), 1, mh, &req, kStep);
   PEER_CHECK(rc == 0, 3, "isend returned %d", rc);
   PEER_CHECK(writeFull(kChildOut, "R", 1), 2, "cannot tell the parent");
   ::sleep(120);  // the parent kills us long before

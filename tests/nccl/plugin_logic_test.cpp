@@ -1,7 +1,5 @@
 // The plugin's pure parts: the connect-handle codec, the RDMA rate parser
 // and the FARLINK_NCCL_* settings.
-#include "plugin/nccl/handle.h"
-
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -9,6 +7,7 @@
 
 #include "plugin/nccl/config.h"
 #include "plugin/nccl/devices.h"
+#include "plugin/nccl/handle.h"
 
 namespace farlink::nccl {
 namespace {

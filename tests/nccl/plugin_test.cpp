@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -347,12 +346,10 @@ TEST_F(PluginTest, ReceiverSeesAnErrorWhenTheSenderIsKilledMidMessage) {
   ASSERT_NO_FATAL_FAILURE(acceptFromPeer("sender-stall", &peer, &l, &comm));
   char ready = 0;
   ASSERT_TRUE(readFull(peer.from_child, &ready, 1, kStep));
-  size_t cap = size_t{1} << 30;
-  // Untouched pages cost nothing: only what arrives is ever backed.
-  std::unique_ptr<void, decltype(&std::free)> owned(std::malloc(cap), &std::free);
-  void* buf = owned.get();
+  LazyBuffer lazy(kHugeMessage);
+  void* buf = lazy.data();
   ASSERT_NE(buf, nullptr);
-  int icap = static_cast<int>(cap - 1), tag = 1, size = 0;
+  int icap = static_cast<int>(kHugeMessage - 1), tag = 1, size = 0;
   void* req = nullptr;
   ASSERT_EQ(irecvRetry(*net_, comm, 1, &buf, &icap, &tag, nullptr, &req, kStep), 0);
   // Some bytes land, not all of 1 GiB.
@@ -379,13 +376,13 @@ TEST_F(PluginTest, SenderSeesAnErrorWhenTheReceiverIsKilled) {
   ASSERT_EQ(connectPolled(*net_, 0, handle_, &comm, kStep), 0);
   char ready = 0;
   ASSERT_TRUE(readFull(peer.from_child, &ready, 1, kStep));
-  size_t size = size_t{1} << 30;
-  std::unique_ptr<void, decltype(&std::free)> owned(std::calloc(size, 1), &std::free);
-  void* data = owned.get();
-  ASSERT_NE(data, nullptr);
+  LazyBuffer lazy(kHugeMessage);
+  ASSERT_NE(lazy.data(), nullptr);
   void* req = nullptr;
   int sent = 0;
-  ASSERT_EQ(isendRetry(*net_, comm, data, static_cast<int>(size - 1), 1, nullptr, &req, kStep), 0);
+  ASSERT_EQ(isendRetry(*net_, comm, lazy.data(), static_cast<int>(kHugeMessage - 1), 1, nullptr,
+                       &req, kStep),
+            0);
   // An idle receiver cannot take 1 GiB.
   ASSERT_NO_FATAL_FAILURE(expectInFlight(peer, req, &sent));
   peer.kill();
