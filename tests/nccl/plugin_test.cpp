@@ -14,9 +14,13 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "farlink/channel.h"
 #include "peer_process.h"
+#include "plugin/nccl/comm.h"
+#include "plugin/nccl/handle.h"
 
 namespace farlink::nccl::test {
 namespace {
@@ -267,6 +271,31 @@ TEST_F(PluginTest, GarbageAndTruncatedHandlesAreRefused) {
   EXPECT_NE(rc, kTimeout);
   EXPECT_EQ(comm, nullptr);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, kStep);
+}
+
+TEST_F(PluginTest, AcceptPassesOverAClientWithoutTheHandlesNonce) {
+  void* l = listen();
+  auto h = decodeHandle(handle_);
+  ASSERT_TRUE(h) << h.status().toString();
+  // A farlink client that reached the port without the handle's nonce.
+  auto opts = ChannelOptions::fromEnvironment();
+  ASSERT_TRUE(opts);
+  auto stray = Channel::connect(h->uri(), *opts);
+  ASSERT_TRUE(stray) << stray.status().toString();
+  uint64_t wrong = h->nonce ^ 1;
+  ASSERT_TRUE((*stray)->send(&wrong, sizeof wrong, kHelloTag, kStep));
+  void* recv = nullptr;
+  for (int i = 0; i < 50 && recv == nullptr; ++i) {
+    ASSERT_EQ(net_->accept(l, &recv, nullptr), 0);
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_EQ(recv, nullptr) << "accept handed NCCL a channel that never presented the nonce";
+  // The listener goes on, and the real connector gets through.
+  void* send = nullptr;
+  ASSERT_NO_FATAL_FAILURE(pairUp(*net_, *net_, handle_, l, &send, &recv));
+  EXPECT_EQ(net_->closeSend(send), 0);
+  EXPECT_EQ(net_->closeRecv(recv), 0);
+  EXPECT_EQ(net_->closeListen(l), 0);
 }
 
 TEST_F(PluginTest, V9AndV10TablesCarryMessages) {
