@@ -3,7 +3,6 @@
 // Before init(), and for programs that pass no logger, warnings go to stderr.
 #pragma once
 
-#include <source_location>
 #include <string>
 
 #include "plugin/nccl/nccl_abi.h"
@@ -11,8 +10,11 @@
 namespace farlink::nccl {
 
 void setLogger(NcclLogger logger);
-void logWarn(const std::string& msg, std::source_location at = std::source_location::current());
+// file/line default to the caller's (__builtin_FILE/LINE: std::source_location
+// is missing from the clang 14 + libstdc++ pair the fuzz build uses).
+void logWarn(const std::string& msg, const char* file = __builtin_FILE(),
+             int line = __builtin_LINE());
 void logInfo(const std::string& msg, unsigned long subsys = kNcclSubsysNet,
-             std::source_location at = std::source_location::current());
+             const char* file = __builtin_FILE(), int line = __builtin_LINE());
 
 }  // namespace farlink::nccl
