@@ -84,7 +84,10 @@ struct CommunicatorOptions {
 
   // torchrun-style RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (LOCAL_RANK is
   // accepted, not needed: the rank within a site follows from the table)
-  // plus the FARLINK_* variables above and the channel's own.
+  // plus the FARLINK_* variables above and the channel's own. Without RANK,
+  // OpenMPI's mpirun variables: rank FARLINK_RANK_BASE (default 0) +
+  // OMPI_COMM_WORLD_RANK, world WORLD_SIZE or else OMPI_COMM_WORLD_SIZE (so
+  // one mpirun per site can join one world). MASTER_ADDR/PORT stay required.
   static Result<CommunicatorOptions> fromEnvironment();
   Status validate() const;
 };
