@@ -43,6 +43,31 @@ run_expect() {
   fi
 }
 
+# start_2x2 TAG ARGS...: ranks 0-1 in site A, 2-3 in site B, torchrun style,
+# each with a time limit, output in $tmp/TAG<rank>.out; pids in pids[].
+start_2x2() {
+  local tag=$1 r site
+  shift
+  for r in 0 1 2 3; do
+    site=A
+    [ $r -ge 2 ] && site=B
+    RANK=$r WORLD_SIZE=4 LOCAL_RANK=$((r % 2)) FARLINK_SITE=$site timeout $limit "$bin" "$@" \
+      >"$tmp/$tag$r.out" 2>&1 &
+    pids+=($!)
+  done
+}
+
+# wait_ranks TAG RC N: the first N started ranks must exit with RC.
+wait_ranks() {
+  local tag=$1 want=$2 n=$3 i rc
+  for ((i = 0; i < n; i++)); do
+    wait "${pids[$i]}"
+    rc=$?
+    [ $rc = "$want" ] || { cat "$tmp/$tag"*.out; fail "$tag: rank $i exited $rc, expected $want"; }
+  done
+  pids=()
+}
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -82,18 +107,9 @@ PY
     grep -q '4 ranks in 2 sites' "$tmp/out" || fail "bare farlink coll: not a 4-rank, 2-site world"
     ;;
   torchrun)
-    export MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port) WORLD_SIZE=4
-    for r in 0 1 2 3; do
-      site=A
-      [ $r -ge 2 ] && site=B
-      RANK=$r LOCAL_RANK=$((r % 2)) FARLINK_SITE=$site timeout $limit "$bin" coll -c \
-        -b 1K -e 1M -f 32 -n 2 >"$tmp/rank$r.out" 2>&1 &
-      pids+=($!)
-    done
-    for i in 0 1 2 3; do
-      wait "${pids[$i]}" || { cat "$tmp"/rank*.out; fail "torchrun: rank $i exited $?"; }
-    done
-    pids=()
+    export MASTER_ADDR=127.0.0.1 MASTER_PORT=$(free_port)
+    start_2x2 rank coll -c -b 1K -e 1M -f 32 -n 2
+    wait_ranks rank 0 4
     check_table "$tmp/rank0.out" 3 "torchrun rank 0"
     grep -q '4 ranks in 2 sites' "$tmp/rank0.out" || fail "torchrun: world is not 2 sites"
     for r in 1 2 3; do
@@ -172,40 +188,24 @@ PY
     for r in 0 1 2; do
       ws=3
       [ $r = 2 ] && ws=4
-      RANK=$r WORLD_SIZE=$ws timeout 60 "$bin" coll -n 1 >"$tmp/mm$r.out" 2>&1 &
+      RANK=$r WORLD_SIZE=$ws timeout $limit "$bin" coll -n 1 >"$tmp/mm$r.out" 2>&1 &
       pids+=($!)
     done
-    for i in 0 1 2; do
-      wait "${pids[$i]}"
-      rc=$?
-      [ $rc = 1 ] || { cat "$tmp"/mm*.out; fail "mismatched world: rank $i exit $rc, expected 1"; }
-    done
-    pids=()
+    wait_ranks mm 1 3
     grep -q "rank 2 has WORLD_SIZE 4" "$tmp"/mm*.out || { cat "$tmp"/mm*.out; fail "mismatch not named"; }
     echo "ok: mismatched WORLD_SIZE"
 
     # A rank killed mid-sweep: the others fail with an error naming a rank,
     # long before their 20 s timeout, and --local's reaper is not needed.
     MASTER_PORT=$(free_port)
-    for r in 0 1 2 3; do
-      site=A
-      [ $r -ge 2 ] && site=B
-      RANK=$r WORLD_SIZE=4 FARLINK_SITE=$site timeout 60 "$bin" coll -b 1M -e 1M -n 100000 \
-        >"$tmp/kill$r.out" 2>&1 &
-      pids+=($!)
-    done
+    limit=60 start_2x2 kill coll -b 1M -e 1M -n 100000
     sleep 3
     # pids[3] is timeout(1); kill the farlink it runs.
     victim=$(pgrep -P "${pids[3]}")
     [ -n "$victim" ] || { cat "$tmp"/kill*.out; fail "killed peer: rank 3 already gone"; }
     kill -9 "$victim"
     start=$SECONDS
-    for i in 0 1 2; do
-      wait "${pids[$i]}"
-      rc=$?
-      [ $rc = 1 ] || { cat "$tmp"/kill*.out; fail "killed peer: rank $i exit $rc, expected 1"; }
-    done
-    pids=()
+    wait_ranks kill 1 3
     took=$((SECONDS - start))
     [ $took -lt 15 ] || fail "killed peer: the others took ${took}s to fail"
     grep -q "rank 0 (site A): allreduce fp32 of 1048576 B failed:.*rank" "$tmp/kill0.out" ||
