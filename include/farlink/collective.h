@@ -139,6 +139,9 @@ class Communicator {
                              ReduceOp op);
   // recv holds size()*count elements, block r from rank r.
   CollRequest iallgather(const void* send, void* recv, size_t count, DataType t);
+  // Across sites: the root's site broadcasts with its adapter, each rank of
+  // it sends its shard to the shard's owner in every other site, and those
+  // sites allgather with their adapters (the buffer crosses to each site once).
   CollRequest ibroadcast(void* buf, size_t count, DataType t, int root);
   // recv is used only on root.
   CollRequest ireduce(const void* send, void* recv, size_t count, DataType t, ReduceOp op,

@@ -36,6 +36,7 @@ std::string_view algorithmName(CollOp op, CollAlgorithm a, bool one_site) {
     case CollOp::kReduceScatter:
       return "ring";
     case CollOp::kBroadcast:
+      return "hierarchical";
     case CollOp::kReduce:
       return "binomial";
     default:
