@@ -5,6 +5,7 @@
 #include <cstring>
 #include <new>
 
+#include "coll/coll.h"
 #include "common/cli.h"
 #include "perf/perf.h"
 #include "ping/ping.h"
@@ -30,9 +31,12 @@ int main(int argc, char** argv) {
   CLI::App* ping_cmd = farlink::ping::addPingCommand(app, &ping);
   farlink::probe::ProbeOptions probe;
   CLI::App* probe_cmd = farlink::probe::addProbeCommand(app, &probe);
+  farlink::colltool::CollOptions coll;
+  CLI::App* coll_cmd = farlink::colltool::addCollCommand(app, &coll);
   app.footer(
       "Exit status: 0 success, 1 runtime or transport error, 2 usage error, 3 data verification "
-      "failed.\nSee farlink(1), farlink-perf(1), farlink-ping(1), farlink-probe(1).");
+      "failed.\nSee farlink(1), farlink-perf(1), farlink-ping(1), farlink-probe(1), "
+      "farlink-coll(1).");
 
   try {
     app.parse(argc, argv);
@@ -42,7 +46,7 @@ int main(int argc, char** argv) {
     // Name the subcommand the user was typing, so the hint points at its --help.
     std::string tool;
     if (argc > 1 && (std::strcmp(argv[1], "perf") == 0 || std::strcmp(argv[1], "ping") == 0 ||
-                     std::strcmp(argv[1], "probe") == 0))
+                     std::strcmp(argv[1], "probe") == 0 || std::strcmp(argv[1], "coll") == 0))
       tool = argv[1];
     std::fflush(stdout);
     std::fprintf(stderr, "farlink%s%s: %s\n", tool.empty() ? "" : " ", tool.c_str(), e.what());
@@ -55,9 +59,10 @@ int main(int argc, char** argv) {
     if (app.got_subcommand(perf_cmd)) return farlink::perf::runPerf(perf);
     if (app.got_subcommand(ping_cmd)) return farlink::ping::runPing(ping);
     if (app.got_subcommand(probe_cmd)) return farlink::probe::runProbe(probe);
+    if (app.got_subcommand(coll_cmd)) return farlink::colltool::runColl(coll);
   } catch (const std::bad_alloc&) {
     farlink::tools::printError(app.get_subcommands().front()->get_name(),
-                               "out of memory for the test buffers; try a smaller --size");
+                               "out of memory for the test buffers; try smaller sizes");
     return kExitError;
   }
   return kExitUsage;

@@ -84,7 +84,10 @@ struct CommunicatorOptions {
 
   // torchrun-style RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (LOCAL_RANK is
   // accepted, not needed: the rank within a site follows from the table)
-  // plus the FARLINK_* variables above and the channel's own.
+  // plus the FARLINK_* variables above and the channel's own. Without RANK,
+  // OpenMPI's mpirun variables: rank FARLINK_RANK_BASE (default 0) +
+  // OMPI_COMM_WORLD_RANK, world WORLD_SIZE or else OMPI_COMM_WORLD_SIZE (so
+  // one mpirun per site can join one world). MASTER_ADDR/PORT stay required.
   static Result<CommunicatorOptions> fromEnvironment();
   Status validate() const;
 };
@@ -136,6 +139,9 @@ class Communicator {
                              ReduceOp op);
   // recv holds size()*count elements, block r from rank r.
   CollRequest iallgather(const void* send, void* recv, size_t count, DataType t);
+  // Across sites: the root's site broadcasts with its adapter, each rank of
+  // it sends its shard to the shard's owner in every other site, and those
+  // sites allgather with their adapters (the buffer crosses to each site once).
   CollRequest ibroadcast(void* buf, size_t count, DataType t, int root);
   // recv is used only on root.
   CollRequest ireduce(const void* send, void* recv, size_t count, DataType t, ReduceOp op,

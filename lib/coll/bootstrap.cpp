@@ -22,8 +22,10 @@ Result<long long> envInt(const char* name, bool required, long long fallback) {
   if (!v || !*v) {
     if (required)
       return Status(StatusCode::kInvalidArgument,
-                    std::string(name) + " is not set; launch with torchrun-style RANK, "
-                                        "WORLD_SIZE, MASTER_ADDR and MASTER_PORT");
+                    std::string(name) +
+                        " is not set; launch with torchrun-style RANK, "
+                        "WORLD_SIZE, MASTER_ADDR and MASTER_PORT, or under OpenMPI's "
+                        "mpirun with MASTER_ADDR and MASTER_PORT");
     return fallback;
   }
   char* end = nullptr;
@@ -77,8 +79,8 @@ int storeGet(void* ctx, const char* key, void* value, size_t capacity, size_t* s
     return int(r.status().code());
   }
   if (r->size() > capacity) {
-    std::snprintf(err, err_len, "store value of '%s' is %zu bytes, larger than %zu", key,
-                  r->size(), capacity);
+    std::snprintf(err, err_len, "store value of '%s' is %zu bytes, larger than %zu", key, r->size(),
+                  capacity);
     return int(StatusCode::kResourceExhausted);
   }
   std::memcpy(value, r->data(), r->size());
@@ -93,14 +95,47 @@ std::vector<std::string> splitLines(const std::string& s) {
   return out;
 }
 
+// Rank and world size from torchrun's RANK/WORLD_SIZE, or else from what
+// OpenMPI's mpirun gives every process (OMPI_COMM_WORLD_RANK/SIZE). A world
+// made of several mpirun jobs (one per site) places each job's ranks at
+// FARLINK_RANK_BASE and needs WORLD_SIZE for the whole world.
+Status rankFromEnvironment(CommunicatorOptions& o) {
+  const bool torchrun = std::getenv("RANK") && *std::getenv("RANK");
+  const bool mpi = !torchrun && std::getenv("OMPI_COMM_WORLD_RANK");
+  if (!mpi) {
+    auto rank = envInt("RANK", true, 0);
+    if (!rank) return rank.status();
+    auto world = envInt("WORLD_SIZE", true, 0);
+    if (!world) return world.status();
+    o.rank = int(rank.value());
+    o.world_size = int(world.value());
+    return Status();
+  }
+  auto mrank = envInt("OMPI_COMM_WORLD_RANK", true, 0);
+  if (!mrank) return mrank.status();
+  auto msize = envInt("OMPI_COMM_WORLD_SIZE", true, 0);
+  if (!msize) return msize.status();
+  auto base = envInt("FARLINK_RANK_BASE", false, 0);
+  if (!base) return base.status();
+  auto world = envInt("WORLD_SIZE", false, msize.value());
+  if (!world) return world.status();
+  if (base.value() < 0 || base.value() + msize.value() > world.value())
+    return Status(StatusCode::kInvalidArgument,
+                  "under mpirun: FARLINK_RANK_BASE " + std::to_string(base.value()) + " + " +
+                      std::to_string(msize.value()) + " MPI ranks do not fit in WORLD_SIZE " +
+                      std::to_string(world.value()) +
+                      "; give each mpirun of a multi-job world its first rank in "
+                      "FARLINK_RANK_BASE and the whole world's size in WORLD_SIZE");
+  o.rank = int(base.value() + mrank.value());
+  o.world_size = int(world.value());
+  return Status();
+}
+
 }  // namespace
 
 Result<CommunicatorOptions> CommunicatorOptions::fromEnvironment() {
   CommunicatorOptions o;
-  auto rank = envInt("RANK", true, 0);
-  if (!rank) return rank.status();
-  auto world = envInt("WORLD_SIZE", true, 0);
-  if (!world) return world.status();
+  if (Status s = rankFromEnvironment(o); !s) return s;
   auto port = envInt("MASTER_PORT", true, 0);
   if (!port) return port.status();
   auto timeout = envInt("FARLINK_COLL_TIMEOUT_MS", false, o.timeout.count());
@@ -108,9 +143,8 @@ Result<CommunicatorOptions> CommunicatorOptions::fromEnvironment() {
   const char* master = std::getenv("MASTER_ADDR");
   if (!master || !*master)
     return Status(StatusCode::kInvalidArgument,
-                  "MASTER_ADDR is not set; it names the host where rank 0 serves the rendezvous");
-  o.rank = int(rank.value());
-  o.world_size = int(world.value());
+                  "MASTER_ADDR is not set; it names the host where rank 0 serves the rendezvous "
+                  "(under mpirun across hosts, forward it with -x MASTER_ADDR)");
   o.master_addr = master;
   if (port.value() <= 0 || port.value() > 65535)
     return Status(StatusCode::kInvalidArgument, "MASTER_PORT must be 1..65535");
@@ -121,10 +155,14 @@ Result<CommunicatorOptions> CommunicatorOptions::fromEnvironment() {
   if (const char* s = std::getenv("FARLINK_COLL_ADAPTER"); s && *s) o.adapter = s;
   if (const char* s = std::getenv("FARLINK_COLL_ALGO"); s && *s) {
     std::string a = s;
-    if (a == "auto") o.allreduce_algorithm = CollAlgorithm::kAuto;
-    else if (a == "ring") o.allreduce_algorithm = CollAlgorithm::kRing;
-    else if (a == "hd") o.allreduce_algorithm = CollAlgorithm::kHalvingDoubling;
-    else if (a == "hierarchical") o.allreduce_algorithm = CollAlgorithm::kHierarchical;
+    if (a == "auto")
+      o.allreduce_algorithm = CollAlgorithm::kAuto;
+    else if (a == "ring")
+      o.allreduce_algorithm = CollAlgorithm::kRing;
+    else if (a == "hd")
+      o.allreduce_algorithm = CollAlgorithm::kHalvingDoubling;
+    else if (a == "hierarchical")
+      o.allreduce_algorithm = CollAlgorithm::kHierarchical;
     else
       return Status(StatusCode::kInvalidArgument,
                     "FARLINK_COLL_ALGO='" + a + "'; use auto, ring, hd or hierarchical");
@@ -140,8 +178,8 @@ Status CommunicatorOptions::validate() const {
   if (world_size < 1 || world_size > 65536)
     return Status(StatusCode::kInvalidArgument, "WORLD_SIZE must be 1..65536");
   if (rank < 0 || rank >= world_size)
-    return Status(StatusCode::kInvalidArgument, "RANK " + std::to_string(rank) +
-                                                    " is outside 0..WORLD_SIZE-1");
+    return Status(StatusCode::kInvalidArgument,
+                  "RANK " + std::to_string(rank) + " is outside 0..WORLD_SIZE-1");
   if (master_addr.empty() || master_port == 0)
     return Status(StatusCode::kInvalidArgument, "MASTER_ADDR and MASTER_PORT are required");
   if (site.empty() || site.find('\n') != std::string::npos)
@@ -181,8 +219,8 @@ Status bootstrap(CommunicatorImpl& c) {
     uint64_t id = (uint64_t(rd()) << 32) ^ rd() ^ uint64_t(::getpid());
     if (Status s = st.set("comm_id", std::to_string(id | 1)); !s) return s;
   }
-  std::string me = o.site + "\n" + c.mesh->uri() + "\n" + o.adapter + "\n" +
-                   std::to_string(c.size) + "\n";
+  std::string me =
+      o.site + "\n" + c.mesh->uri() + "\n" + o.adapter + "\n" + std::to_string(c.size) + "\n";
   if (Status s = st.set("rank/" + std::to_string(c.rank), me); !s) return s;
   auto id = st.get("comm_id", o.timeout);
   if (!id) return id.status();
@@ -194,24 +232,25 @@ Status bootstrap(CommunicatorImpl& c) {
   for (int r = 0; r < c.size; ++r) {
     auto v = st.get("rank/" + std::to_string(r), o.timeout);
     if (!v)
-      return Status(v.status().code(), "rank " + std::to_string(r) +
-                                           " did not register with the rendezvous: " +
-                                           v.status().toString());
+      return Status(v.status().code(),
+                    "rank " + std::to_string(r) +
+                        " did not register with the rendezvous: " + v.status().toString());
     auto f = splitLines(v.value());
     if (f.size() != 4)
-      return Status(StatusCode::kProtocolError, "malformed registration of rank " +
-                                                    std::to_string(r));
+      return Status(StatusCode::kProtocolError,
+                    "malformed registration of rank " + std::to_string(r));
     if (f[3] != std::to_string(c.size))
-      return Status(StatusCode::kInvalidArgument,
-                    "rank " + std::to_string(r) + " has WORLD_SIZE " + f[3] + ", rank " +
-                        std::to_string(c.rank) + " has " + std::to_string(c.size));
+      return Status(StatusCode::kInvalidArgument, "rank " + std::to_string(r) + " has WORLD_SIZE " +
+                                                      f[3] + ", rank " + std::to_string(c.rank) +
+                                                      " has " + std::to_string(c.size));
     auto [it, fresh] = site_ids.emplace(f[0], int(c.layout.names.size()));
     if (fresh) {
       c.layout.names.push_back(f[0]);
       c.layout.ranks.emplace_back();
     }
     int s = it->second;
-    if (!c.layout.ranks[size_t(s)].empty() && adapters[size_t(c.layout.ranks[size_t(s)][0])] != f[2])
+    if (!c.layout.ranks[size_t(s)].empty() &&
+        adapters[size_t(c.layout.ranks[size_t(s)][0])] != f[2])
       return Status(StatusCode::kInvalidArgument,
                     "site " + f[0] + " mixes adapters: rank " +
                         std::to_string(c.layout.ranks[size_t(s)][0]) + " uses '" +

@@ -222,12 +222,11 @@ CollRequest Communicator::ibroadcast(void* buf, size_t count, DataType t, int ro
   if (root < 0 || root >= c->size)
     return failed(Status(StatusCode::kInvalidArgument, "broadcast: root " + std::to_string(root) +
                                                            " is not a rank"));
-  return c->submit(describe("broadcast", "binomial", t, ReduceOp::kSum, count, false) + " from " +
-                       std::to_string(root),
+  return c->submit(describe("broadcast", "hierarchical", t, ReduceOp::kSum, count, false) +
+                       " from " + std::to_string(root),
                    [=](OpContext& ctx) {
                      if (c->singleSite()) return c->adapter->broadcast(buf, count, t, root);
-                     return coll::binomialBroadcast(ctx, c->world, buf, count * dataTypeSize(t),
-                                                    root, 3);
+                     return coll::hierarchicalBroadcast(*c, ctx, buf, count, t, root);
                    });
 }
 

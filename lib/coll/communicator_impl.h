@@ -81,6 +81,10 @@ Status bootstrap(CommunicatorImpl& c);
 // adapter reduce-scatter → inter-site exchange of each shard → adapter allgather.
 Status hierarchicalAllreduce(CommunicatorImpl& c, OpContext& ctx, const void* send, void* recv,
                              size_t count, DataType t, ReduceOp op);
+// root's site broadcasts (adapter) → shards cross to every other site →
+// each other site allgathers (adapter). In place in buf.
+Status hierarchicalBroadcast(CommunicatorImpl& c, OpContext& ctx, void* buf, size_t count,
+                             DataType t, int root);
 }  // namespace coll
 
 }  // namespace farlink

@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "coll/element.h"
 #include "coll/half.h"
 #include "farlink/collective.h"
 
@@ -56,43 +57,13 @@ double value(DataType t, int rank, size_t i) {
   }
 }
 
-void store(DataType t, void* buf, size_t i, double v) {
-  switch (t) {
-    case DataType::kInt8: static_cast<int8_t*>(buf)[i] = int8_t(int64_t(v)); break;
-    case DataType::kUInt8: static_cast<uint8_t*>(buf)[i] = uint8_t(int64_t(v)); break;
-    case DataType::kInt32: static_cast<int32_t*>(buf)[i] = int32_t(int64_t(v)); break;
-    case DataType::kInt64: static_cast<int64_t*>(buf)[i] = int64_t(v); break;
-    case DataType::kFloat16: static_cast<uint16_t*>(buf)[i] = coll::floatToHalf(float(v)); break;
-    case DataType::kBFloat16: static_cast<uint16_t*>(buf)[i] = coll::floatToBf16(float(v)); break;
-    case DataType::kFloat32: static_cast<float*>(buf)[i] = float(v); break;
-    case DataType::kFloat64: static_cast<double*>(buf)[i] = v; break;
-  }
-}
-
-double load(DataType t, const void* buf, size_t i) {
-  switch (t) {
-    case DataType::kInt8: return static_cast<const int8_t*>(buf)[i];
-    case DataType::kUInt8: return static_cast<const uint8_t*>(buf)[i];
-    case DataType::kInt32: return static_cast<const int32_t*>(buf)[i];
-    case DataType::kInt64: return double(static_cast<const int64_t*>(buf)[i]);
-    case DataType::kFloat16: return coll::halfToFloat(static_cast<const uint16_t*>(buf)[i]);
-    case DataType::kBFloat16: return coll::bf16ToFloat(static_cast<const uint16_t*>(buf)[i]);
-    case DataType::kFloat32: return static_cast<const float*>(buf)[i];
-    case DataType::kFloat64: return static_cast<const double*>(buf)[i];
-  }
-  return 0;
-}
+// Typed elements as doubles, shared with farlink coll's checks.
+constexpr auto store = coll::storeElement;
+constexpr auto load = coll::loadElement;
+using coll::unitRoundoff;
 
 bool isInt(DataType t) { return t <= DataType::kInt64; }
 
-double unitRoundoff(DataType t) {
-  switch (t) {
-    case DataType::kFloat16: return 0x1p-11;
-    case DataType::kBFloat16: return 0x1p-8;
-    case DataType::kFloat32: return 0x1p-24;
-    default: return 0x1p-53;
-  }
-}
 
 // Reference over the ranks in `ranks` for element i, and a magnitude for the tolerance.
 std::pair<double, double> reference(DataType t, ReduceOp op, int n, size_t i) {

@@ -1,7 +1,8 @@
 // One rank of the adapter tests (run_adapters.sh launches them: under
 // mpirun for an 'mpi' site, as plain processes otherwise). Environment:
-// torchrun-style RANK (or OMPI_COMM_WORLD_RANK + COLL_RANK_BASE under
-// mpirun), WORLD_SIZE, MASTER_ADDR, MASTER_PORT, FARLINK_SITE,
+// torchrun-style RANK (or, under mpirun, OMPI_COMM_WORLD_RANK placed at
+// FARLINK_RANK_BASE: the library's own MPI bootstrap), WORLD_SIZE,
+// MASTER_ADDR, MASTER_PORT, FARLINK_SITE,
 // FARLINK_COLL_ADAPTER; COLL_BIG is the large odd count (default 1000003).
 //
 // 1. Communicator level: allreduce of every dtype and op at counts 1, 7 and
@@ -273,16 +274,11 @@ void adapterChecks(Communicator& c, Run& r, size_t big) {
 }  // namespace
 
 int main() {
-  // Under mpirun the launcher gives OMPI_COMM_WORLD_RANK; the site's ranks
-  // start at COLL_RANK_BASE in the farlink world.
-  if (!std::getenv("RANK"))
-    if (const char* o = std::getenv("OMPI_COMM_WORLD_RANK")) {
-      const char* base = std::getenv("COLL_RANK_BASE");
-      std::string rank = std::to_string(std::atoi(o) + (base ? std::atoi(base) : 0));
-      ::setenv("RANK", rank.c_str(), 1);
-    }
   Run r;
-  r.who = std::string("rank ") + (std::getenv("RANK") ? std::getenv("RANK") : "?");
+  const char* env_rank = std::getenv("RANK");
+  const char* mpi_rank = std::getenv("OMPI_COMM_WORLD_RANK");
+  r.who = env_rank ? std::string("rank ") + env_rank
+                   : std::string("MPI rank ") + (mpi_rank ? mpi_rank : "?");
   size_t big = 1000003;
   if (const char* b = std::getenv("COLL_BIG")) big = std::strtoull(b, nullptr, 10);
   auto opts = CommunicatorOptions::fromEnvironment();
@@ -290,8 +286,8 @@ int main() {
   auto comm = Communicator::create(opts.value());
   expectOk(r, comm.status(), "create");
   Communicator& c = *comm.value();
-  r.who +=
-      " (site " + std::string(c.siteName()) + ", adapter " + std::string(c.adapterName()) + ")";
+  r.who = "rank " + std::to_string(c.rank()) + " (site " + std::string(c.siteName()) +
+          ", adapter " + std::string(c.adapterName()) + ")";
   communicatorChecks(c, r, big);
   adapterChecks(c, r, big);
   std::printf("%s: ok digest %016llx\n", r.who.c_str(), (unsigned long long)r.digest);

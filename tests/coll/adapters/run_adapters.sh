@@ -33,7 +33,7 @@ pids=()
 launch_site() {
   local adapter=$1 site=$2 first=$3 n=$4 tag=$5
   if [ "$adapter" = mpi ]; then
-    FARLINK_SITE=$site FARLINK_COLL_ADAPTER=mpi COLL_RANK_BASE=$first \
+    FARLINK_SITE=$site FARLINK_COLL_ADAPTER=mpi FARLINK_RANK_BASE=$first \
       timeout $limit mpirun "${mpiflags[@]}" -np "$n" "$bin" >"$tmp/$tag-$site.out" 2>&1 &
     pids+=($!)
   else
