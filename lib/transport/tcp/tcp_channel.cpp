@@ -15,7 +15,8 @@ TcpChannel::TcpChannel(Setup setup)
     : setup_(std::move(setup)),
       sendq_(setup_.local_chunk),
       matcher_(setup_.peer, setup_.peer_chunk, setup_.options.max_unexpected_bytes),
-      rmaq_(setup_.local_chunk) {}
+      rmaq_(setup_.local_chunk),
+      rma_(setup_.peer) {}
 
 Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
   auto ch = std::make_shared<TcpChannel>(std::move(setup));

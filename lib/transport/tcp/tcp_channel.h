@@ -19,9 +19,11 @@
 #include "core/channel_impl.h"
 #include "core/receive_matcher.h"
 #include "core/region_table.h"
+#include "core/rma_book.h"
 #include "core/send_queue.h"
 #include "core/unique_fd.h"
 #include "core/wire.h"
+#include "transport/tcp/lane_session.h"
 
 namespace farlink::tcp {
 
@@ -70,15 +72,7 @@ struct Lane {
 
 class TcpChannel final : public ChannelImpl {
  public:
-  struct Setup {
-    std::vector<UniqueFd> lanes;
-    std::string peer;
-    std::string session_hex;
-    uint32_t local_chunk = 0;
-    uint32_t peer_chunk = 0;
-    bool authenticated = false;
-    ChannelOptions options;
-  };
+  using Setup = LaneSession;
   static Result<std::shared_ptr<TcpChannel>> create(Setup setup);
   ~TcpChannel() override;
 
@@ -151,23 +145,9 @@ class TcpChannel final : public ChannelImpl {
 
   // One-sided operations: their payload queue, header-only control frames,
   // and what each side still waits for.
-  struct PendingRead {
-    std::shared_ptr<RequestState> req;
-    uint8_t* local;
-    uint64_t length;
-    uint64_t received;
-  };
-  struct IncomingWrite {
-    uint64_t total;
-    uint64_t received;
-    RmaVerdict verdict;
-  };
   SendQueue rmaq_{0};
   std::deque<wire::FrameHeader> ctrlq_;
-  uint64_t next_rma_id_ = 0;
-  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> pending_writes_;
-  std::unordered_map<uint64_t, PendingRead> pending_reads_;
-  std::unordered_map<uint64_t, IncomingWrite> incoming_writes_;
+  RmaBook rma_;
   uint64_t stalled_gen_ = 0;  // matcher generation the stalled lanes last tried
   Status failed_;             // first fatal error; lanes shut down
   bool failure_reported_ = false;

@@ -1,5 +1,6 @@
-// Client side of the TCP datapath: open every lane in parallel, run the
-// per-lane handshakes under one deadline, then hand the lanes to a channel.
+// Client side of the TCP handshake: open every lane in parallel, run the
+// per-lane handshakes under one deadline, then hand the lanes to a channel
+// (TCP), or to another datapath that bootstraps over them (UCX).
 #include <poll.h>
 
 #include <cerrno>
@@ -20,15 +21,15 @@ std::string hexOf(const uint8_t* p, size_t n) {
   return s;
 }
 
-Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOptions& o) {
+Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count) {
   Deadline deadline = Clock::now() + o.connect_timeout;
   std::string peer = uri.hostPort();
   ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
-                              static_cast<uint16_t>(o.lanes)};
+                              static_cast<uint16_t>(lane_count)};
   randomBytes(cfg.session.data(), cfg.session.size());
 
   std::vector<std::unique_ptr<ClientHandshake>> hs;
-  for (int i = 0; i < o.lanes; ++i) {
+  for (int i = 0; i < lane_count; ++i) {
     auto fd = startConnect(uri);
     if (!fd) return fd.status();
     hs.push_back(std::make_unique<ClientHandshake>(std::move(fd.value()), peer, &cfg,
@@ -56,7 +57,7 @@ Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOpt
     }
   }
 
-  TcpChannel::Setup setup;
+  LaneSession setup;
   setup.peer = peer;
   setup.session_hex = hexOf(cfg.session.data(), cfg.session.size());
   setup.local_chunk = cfg.max_chunk;
@@ -70,7 +71,13 @@ Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOpt
     if (Status s = tuneLane(fd.get(), o, peer); !s) return s;
     setup.lanes.push_back(std::move(fd));
   }
-  auto ch = TcpChannel::create(std::move(setup));
+  return setup;
+}
+
+Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOptions& o) {
+  auto setup = connectLanes(uri, o, o.lanes);
+  if (!setup) return setup.status();
+  auto ch = TcpChannel::create(std::move(setup.value()));
   if (!ch) return ch.status();
   return std::shared_ptr<ChannelImpl>(std::move(ch.value()));
 }

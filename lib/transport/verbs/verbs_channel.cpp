@@ -20,7 +20,8 @@ VerbsChannel::VerbsChannel(Setup setup)
       lanes_(setup_.lanes),
       sendq_(setup_.local_chunk),
       matcher_(setup_.peer, setup_.peer_chunk, setup_.options.max_unexpected_bytes),
-      rmaq_(setup_.local_chunk) {}
+      rmaq_(setup_.local_chunk),
+      rma_(setup_.peer) {}
 
 Result<std::shared_ptr<VerbsChannel>> VerbsChannel::create(Setup setup) {
   auto ch = std::make_shared<VerbsChannel>(std::move(setup));

@@ -18,6 +18,7 @@
 #include "core/channel_impl.h"
 #include "core/receive_matcher.h"
 #include "core/region_table.h"
+#include "core/rma_book.h"
 #include "core/send_queue.h"
 #include "core/unique_fd.h"
 #include "transport/verbs/verbs_lane.h"
@@ -101,23 +102,9 @@ class VerbsChannel final : public ChannelImpl {
   SendQueue sendq_;
   ReceiveMatcher matcher_;
 
-  struct PendingRead {
-    std::shared_ptr<RequestState> req;
-    uint8_t* local;
-    uint64_t length;
-    uint64_t received;
-  };
-  struct IncomingWrite {
-    uint64_t total;
-    uint64_t received;
-    RmaVerdict verdict;
-  };
   SendQueue rmaq_;
   std::deque<wire::FrameHeader> ctrlq_;
-  uint64_t next_rma_id_ = 0;
-  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> pending_writes_;
-  std::unordered_map<uint64_t, PendingRead> pending_reads_;
-  std::unordered_map<uint64_t, IncomingWrite> incoming_writes_;
+  RmaBook rma_;
   uint64_t stalled_gen_ = 0;
   Status failed_;
   bool failure_reported_ = false;
