@@ -20,6 +20,10 @@ namespace {
 // frames the peer sent before leaving may still be on their way through UCX;
 // the peer counts as vanished (no goodbye) only after this long.
 constexpr auto kVanishGrace = std::chrono::milliseconds(500);
+// How often a sleeping driver progresses UCX while close() flushes.
+constexpr auto kFlushPoll = std::chrono::milliseconds(1);
+// How long close() waits for that flush.
+constexpr auto kFlushLimit = std::chrono::milliseconds(200);
 // Bound on waiting for UCX to hand back buffers when a channel fails.
 constexpr auto kReleaseLimit = std::chrono::seconds(5);
 
@@ -107,8 +111,12 @@ void UcxChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
     return;
   }
   if (!block || progressed || deadline <= Clock::now()) return;
-  sleep(lk, std::min(deadline,
-                     vanished_at_ == Deadline::max() ? deadline : vanished_at_ + kVanishGrace));
+  Deadline wake = deadline;
+  if (vanished_at_ != Deadline::max()) wake = std::min(wake, vanished_at_ + kVanishGrace);
+  // An endpoint flush moves on UCX's internal state (wireup, keepalive),
+  // which does not always signal the event fd: look again soon.
+  if (flushes_pending_ > 0) wake = std::min(wake, Clock::now() + kFlushPoll);
+  sleep(lk, wake);
 }
 
 void UcxChannel::sleep(Lock& lk, Deadline deadline) {
@@ -266,20 +274,23 @@ Status UcxChannel::close(Deadline deadline) {
       lk, deadline,
       [&] { return !failed_.isOk() || all([](const Lane& l) { return l.close_frame_sent; }); },
       "pending sends and goodbye frames");
-  // A sent CLOSE may still sit in UCX; flush so it reaches the peer before
-  // the endpoints go. Done now, while the peer still drives its side to
-  // collect our goodbye (after that it may stop, and a flush in PEER error
-  // mode needs its answer).
-  if (s.isOk()) startFlush();
-  if (s.isOk())
-    s = driveUntil(
-        lk, deadline, [&] { return !failed_.isOk() || flushes_pending_ == 0; },
-        "goodbye frames to reach the peer");
   if (s.isOk())
     s = driveUntil(
         lk, deadline,
         [&] { return !failed_.isOk() || all([](const Lane& l) { return l.peer_closed; }); },
         "the peer to close its side");
+  // A sent CLOSE may still sit in UCX (a completed eager send is only
+  // copied out); flush so it reaches the peer before the endpoints go. In
+  // PEER error mode a flush needs the peer's worker to answer, and a peer
+  // that already has our goodbye may have stopped driving it: wait briefly,
+  // never fail close() for it.
+  if (s.isOk() && failed_.isOk()) {
+    startFlush();
+    (void)driveUntil(
+        lk, std::min(deadline, Clock::now() + kFlushLimit),
+        [&] { return !failed_.isOk() || flushes_pending_ == 0; },
+        "goodbye frames to reach the peer");
+  }
   Status result = failed_.isOk() ? s : failed_;
   if (failed_.isOk())
     fail(Status(StatusCode::kCancelled, "the channel to " + setup_.peer + " was closed locally"));
