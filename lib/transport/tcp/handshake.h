@@ -81,6 +81,7 @@ class ClientHandshake {
     uint32_t max_chunk;
     wire::SessionId session;
     uint16_t lane_count;
+    uint32_t capabilities = 0;  // HELLO bits beyond PSK
   };
   ClientHandshake(UniqueFd connecting_fd, std::string peer, const Config* config,
                   uint16_t lane_index);

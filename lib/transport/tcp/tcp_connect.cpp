@@ -21,11 +21,12 @@ std::string hexOf(const uint8_t* p, size_t n) {
   return s;
 }
 
-Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count) {
+Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count,
+                                 uint32_t capabilities) {
   Deadline deadline = Clock::now() + o.connect_timeout;
   std::string peer = uri.hostPort();
   ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
-                              static_cast<uint16_t>(lane_count)};
+                              static_cast<uint16_t>(lane_count), capabilities};
   randomBytes(cfg.session.data(), cfg.session.size());
 
   std::vector<std::unique_ptr<ClientHandshake>> hs;

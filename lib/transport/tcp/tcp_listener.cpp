@@ -179,6 +179,7 @@ class TcpListener final : public ListenerImpl {
       setup.session_hex = hexOf(s.first.session.data(), s.first.session.size());
       setup.local_chunk = cfg_.max_chunk;
       setup.peer_chunk = s.first.max_chunk;
+      setup.capabilities = s.first.capabilities;
       setup.authenticated = !opts_.psk.empty();
       setup.options = opts_;
       setup.lanes = std::move(s.lanes);
@@ -216,17 +217,25 @@ Result<std::unique_ptr<ListenerImpl>> listenSessions(const Uri& uri, const Chann
       std::make_unique<TcpListener>(std::move(fd.value()), uri, o, std::move(scheme), std::move(make)));
 }
 
+Result<std::shared_ptr<ChannelImpl>> adoptTcp(LaneSession s) {
+  if ((s.capabilities & ~wire::kCapPsk) != 0)
+    return Status(StatusCode::kProtocolError,
+                  "peer " + s.peer + " asked for another datapath's bootstrap (HELLO capability bits " +
+                      std::to_string(s.capabilities) +
+                      ") on a tcp:// listener; connect with tcp://, or listen with that scheme or auto://");
+  auto ch = TcpChannel::create(std::move(s));
+  if (!ch) return ch.status();
+  return std::shared_ptr<ChannelImpl>(std::move(ch.value()));
+}
+
 TransportFactory tcpTransport() {
   TransportFactory f;
   f.scheme = "tcp";
   f.connect = connectTcp;
   f.listen = [](const Uri& uri, const ChannelOptions& o) {
-    return listenSessions(uri, o, "tcp", [](LaneSession s) -> Result<std::shared_ptr<ChannelImpl>> {
-      auto ch = TcpChannel::create(std::move(s));
-      if (!ch) return ch.status();
-      return std::shared_ptr<ChannelImpl>(std::move(ch.value()));
-    });
+    return listenSessions(uri, o, "tcp", adoptTcp);
   };
+  f.adopt = adoptTcp;
   return f;
 }
 

@@ -20,7 +20,9 @@ Status ioFailed(const std::string& peer, const char* op, int err) {
   if (err == 0)
     return Status(
         StatusCode::kPeerClosed,
-        "ucx wireup with " + peer + ": the peer closed the bootstrap connection during " + op);
+        "ucx wireup with " + peer + ": the peer closed the bootstrap connection during " + op +
+            " (a listener of another scheme, e.g. tcp://, refuses UCX clients; use ucx:// "
+            "or auto:// on both sides)");
   return tcp::errnoStatus(StatusCode::kIoError, std::string("ucx wireup ") + op + " with " + peer,
                           err);
 }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -37,6 +38,38 @@ Result<std::shared_ptr<ucp_context>> sharedContext() {
   std::shared_ptr<ucp_context> ctx(raw, ContextDeleter());
   cached = ctx;
   return ctx;
+}
+
+namespace {
+
+// UCX reports some facts only as printed text; this captures it.
+std::string printed(const std::function<void(FILE*)>& print) {
+  char* text = nullptr;
+  size_t size = 0;
+  FILE* f = open_memstream(&text, &size);
+  if (f == nullptr) return "";
+  print(f);
+  std::fclose(f);
+  std::string out(text, size);
+  std::free(text);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::string> resourceNames(ucp_context_h ctx) {
+  // Lines like "#      resource 1  :  md 1  dev 1  flags -- tcp/lo".
+  std::istringstream in(printed([&](FILE* f) { ucp_context_print_info(ctx, f); }));
+  std::vector<std::string> names;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find("resource") == std::string::npos) continue;
+    auto end = line.find_last_not_of(" \t");
+    auto start = line.find_last_of(' ', end);
+    if (end == std::string::npos || start == std::string::npos) continue;
+    names.push_back(line.substr(start + 1, end - start));
+  }
+  return names;
 }
 
 Result<std::unique_ptr<Worker>> Worker::create(std::shared_ptr<ucp_context> ctx) {
@@ -120,16 +153,9 @@ void Endpoint::closeAll(const std::vector<Endpoint*>& eps, bool force,
 
 std::string Endpoint::transports() const {
   if (ep_ == nullptr) return "";
-  // UCX reports an endpoint's lanes only as text ("lane[0]:  3:posix/memory.0 ...").
-  char* text = nullptr;
-  size_t size = 0;
-  FILE* f = open_memstream(&text, &size);
-  if (f == nullptr) return "";
-  ucp_ep_print_info(ep_, f);
-  std::fclose(f);
+  // Lines like "lane[0]:  3:posix/memory.0 md[3] -> ...".
   std::set<std::string> names;
-  std::istringstream in(std::string(text, size));
-  std::free(text);
+  std::istringstream in(printed([&](FILE* f) { ucp_ep_print_info(ep_, f); }));
   std::string line;
   while (std::getline(in, line)) {
     auto lane = line.find("lane[");

@@ -29,6 +29,9 @@ Status ucxError(StatusCode code, const std::string& what, ucs_status_t st);
 // tens of milliseconds). Thread-safe.
 Result<std::shared_ptr<ucp_context>> sharedContext();
 
+// The transport resources a context found, e.g. "tcp/lo", "rc_mlx5/mlx5_0:1".
+std::vector<std::string> resourceNames(ucp_context_h ctx);
+
 // One worker per channel: its own progress engine, event fd and AM handlers.
 class Worker {
  public:

@@ -6,11 +6,13 @@
 
 #include <memory>
 
+#include "core/wire.h"
 #include "transport/tcp/lane_session.h"
 #include "transport/ucx/ucx_bootstrap.h"
 #include "transport/ucx/ucx_channel.h"
 
 namespace farlink::ucx {
+
 namespace {
 
 UcxChannel::Setup setupFrom(tcp::LaneSession& s, std::unique_ptr<Worker> worker, Wireup peer) {
@@ -41,14 +43,22 @@ Result<Local> makeWorker(std::shared_ptr<ucp_context> ctx, int lanes) {
   return Local{std::move(w.value()), Wireup{static_cast<uint16_t>(lanes), std::move(addr.value())}};
 }
 
-// The server side of wireup, run by the TCP session listener once a
-// bootstrap connection passed the handshake.
-Result<std::shared_ptr<ChannelImpl>> acceptSession(const std::shared_ptr<ucp_context>& ctx,
-                                                   tcp::LaneSession s) {
+}  // namespace
+
+// The server side of wireup, run by a session listener (ucx://, auto://)
+// once a bootstrap connection passed the handshake.
+Result<std::shared_ptr<ChannelImpl>> acceptSession(tcp::LaneSession s) {
+  if ((s.capabilities & wire::kCapUcx) == 0 || s.lanes.size() != 1)
+    return Status(StatusCode::kProtocolError,
+                  "peer " + s.peer +
+                      " connected to a ucx:// listener without asking for a UCX "
+                      "bootstrap (a tcp:// client?); connect with ucx://, or listen with auto://");
+  auto ctx = sharedContext();
+  if (!ctx) return ctx.status();
   Deadline deadline = Clock::now() + s.options.connect_timeout;
   auto theirs = receiveWireup(s.lanes[0].get(), deadline, s.peer);
   if (!theirs) return theirs.status();
-  auto mine = makeWorker(ctx, theirs->lanes);
+  auto mine = makeWorker(ctx.value(), theirs->lanes);
   if (!mine) return mine.status();
   if (Status st = sendWireup(s.lanes[0].get(), mine->wireup, deadline, s.peer); !st) return st;
   auto ch = UcxChannel::create(setupFrom(s, std::move(mine->worker), std::move(theirs.value())));
@@ -56,14 +66,12 @@ Result<std::shared_ptr<ChannelImpl>> acceptSession(const std::shared_ptr<ucp_con
   return std::shared_ptr<ChannelImpl>(std::move(ch.value()));
 }
 
-}  // namespace
-
 Result<std::shared_ptr<ChannelImpl>> connectUcx(const Uri& uri, const ChannelOptions& o,
                                                 const std::string& reason) {
   auto ctx = sharedContext();
   if (!ctx) return ctx.status();
   Deadline deadline = Clock::now() + o.connect_timeout;
-  auto s = tcp::connectLanes(uri, o, 1);
+  auto s = tcp::connectLanes(uri, o, 1, wire::kCapUcx);
   if (!s) return s.status();
   auto mine = makeWorker(ctx.value(), o.lanes);
   if (!mine) return mine.status();
@@ -83,11 +91,29 @@ Result<std::shared_ptr<ChannelImpl>> connectUcx(const Uri& uri, const ChannelOpt
 }
 
 Result<std::unique_ptr<ListenerImpl>> listenUcx(const Uri& uri, const ChannelOptions& o) {
+  // Held by the listener so that accepting does not re-initialise UCX.
   auto ctx = sharedContext();
   if (!ctx) return ctx.status();
   return tcp::listenSessions(uri, o, "ucx", [ctx = ctx.value()](tcp::LaneSession s) {
-    return acceptSession(ctx, std::move(s));
+    return acceptSession(std::move(s));
   });
+}
+
+std::string unusableForAuto(const Uri&, const ChannelOptions&) {
+  auto ctx = sharedContext();
+  if (!ctx) return ctx.status().message();
+  std::vector<std::string> found = resourceNames(ctx->get());
+  std::string beyond, all;
+  for (const auto& r : found) {
+    all += (all.empty() ? "" : " ") + r;
+    std::string tl = r.substr(0, r.find('/'));
+    if (tl != "self" && tl != "tcp" && tl != "sysv" && tl != "posix" && tl != "cma" &&
+        tl != "knem" && tl != "xpmem")
+      beyond += (beyond.empty() ? "" : " ") + r;
+  }
+  // Over TCP alone farlink's own TCP datapath is the better choice.
+  if (beyond.empty()) return "UCX offers nothing beyond TCP and shared memory here (" + all + ")";
+  return "";
 }
 
 }  // namespace farlink::ucx
@@ -99,6 +125,9 @@ TransportFactory ucxTransport() {
   f.scheme = "ucx";
   f.connect = [](const Uri& uri, const ChannelOptions& o) { return ucx::connectUcx(uri, o, ""); };
   f.listen = ucx::listenUcx;
+  f.unusable = ucx::unusableForAuto;
+  f.hello_capability = wire::kCapUcx;
+  f.adopt = ucx::acceptSession;
   return f;
 }
 
