@@ -65,6 +65,9 @@ struct TransportFactory {
   // Capability query for auto://: empty when this datapath can serve `uri`
   // here, else why not. Unset: always (the TCP fallback).
   std::function<std::string(const Uri&, const ChannelOptions&)> unusable;
+  // What this datapath finds on this host, for farlink probe (UCX: its
+  // transport resources, e.g. "tcp/eth0", "rc_mlx5/mlx5_0:1"). Unset: nothing to say.
+  std::function<Result<std::vector<std::string>>()> resources;
   // Datapaths whose connections start with farlink's TCP handshake: the
   // HELLO capability bit that marks them (0 for TCP lanes) and how a
   // listener turns such a session into a channel. Unset adopt: none.

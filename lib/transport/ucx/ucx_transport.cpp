@@ -126,6 +126,11 @@ TransportFactory ucxTransport() {
   f.connect = [](const Uri& uri, const ChannelOptions& o) { return ucx::connectUcx(uri, o, ""); };
   f.listen = ucx::listenUcx;
   f.unusable = ucx::unusableForAuto;
+  f.resources = []() -> Result<std::vector<std::string>> {
+    auto ctx = ucx::sharedContext();
+    if (!ctx) return ctx.status();
+    return ucx::resourceNames(ctx->get());
+  };
   f.hello_capability = wire::kCapUcx;
   f.adopt = ucx::acceptSession;
   return f;
