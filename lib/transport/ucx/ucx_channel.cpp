@@ -30,11 +30,9 @@ constexpr auto kReleaseLimit = std::chrono::seconds(5);
 }  // namespace
 
 UcxChannel::UcxChannel(Setup setup)
-    : setup_(std::move(setup)),
-      sendq_(setup_.local_chunk),
-      matcher_(setup_.peer, setup_.peer_chunk, setup_.options.max_unexpected_bytes),
-      rmaq_(setup_.local_chunk),
-      rma_(setup_.peer) {}
+    : FramedChannel(setup.peer, setup.local_chunk, setup.peer_chunk,
+                    setup.options.max_unexpected_bytes),
+      setup_(std::move(setup)) {}
 
 Result<std::shared_ptr<UcxChannel>> UcxChannel::create(Setup setup) {
   auto ch = std::make_shared<UcxChannel>(std::move(setup));
@@ -81,24 +79,10 @@ UcxChannel::~UcxChannel() {
   // Endpoints close with lanes_, then the worker (setup_), then the context.
 }
 
-template <typename Pred>
-Status UcxChannel::driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what) {
-  while (!done()) {
-    if (!driving_) {
-      driving_ = true;
-      driveOnce(lk, deadline, true);
-      driving_ = false;
-      cv_.notify_all();
-    } else if (deadline == Deadline::max()) {
-      cv_.wait(lk);
-    } else {
-      cv_.wait_until(lk, deadline);
-    }
-    if (!done() && Clock::now() >= deadline)
-      return Status(StatusCode::kTimedOut, std::string("timed out waiting for ") + what +
-                                               " on the channel to " + setup_.peer);
-  }
-  return Status();
+void UcxChannel::wakeDriver() {
+  uint64_t one = 1;
+  ssize_t w = ::write(wake_fd_.get(), &one, sizeof one);
+  (void)w;  // a full counter already means "wake up"
 }
 
 void UcxChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
@@ -159,7 +143,7 @@ void UcxChannel::checkBootstrap() {
   uint8_t b;
   ssize_t r = ::recv(setup_.bootstrap.get(), &b, 1, MSG_DONTWAIT);
   if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
-  if (r > 0) return protocolError(nullptr, "sent bytes on the bootstrap connection after wireup");
+  if (r > 0) return failProtocol(nullptr, "sent bytes on the bootstrap connection after wireup");
   bootstrap_eof_ = true;
   vanished_at_ = std::min(vanished_at_, Clock::now());
 }
@@ -171,73 +155,6 @@ void UcxChannel::checkPeerVanished() {
               "peer " + setup_.peer +
                   " left without a goodbye (its process exited, or UCX lost "
                   "the connection)"));
-}
-
-void UcxChannel::kick(Lock& lk) {
-  if (driving_) {
-    uint64_t one = 1;
-    ssize_t w = ::write(wake_fd_.get(), &one, sizeof one);
-    (void)w;  // a full counter already means "wake up"
-    return;
-  }
-  driving_ = true;
-  driveOnce(lk, Clock::now(), false);
-  driving_ = false;
-  cv_.notify_all();
-}
-
-Result<Request> UcxChannel::isend(const void* data, size_t size, uint64_t tag) {
-  if (tag == kAnyTag)
-    return Status(StatusCode::kInvalidArgument, "isend: kAnyTag is for receives only");
-  if (data == nullptr && size > 0)
-    return Status(StatusCode::kInvalidArgument, "isend: null buffer with a non-zero size");
-  Lock lk(mu_);
-  if (!failed_.isOk()) return failed_;
-  if (peer_gone_)
-    return Status(StatusCode::kPeerClosed, "isend: peer " + setup_.peer + " closed the channel");
-  if (goodbye_)
-    return Status(StatusCode::kInvalidArgument, "isend on a channel that is being closed");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kSend, weak_from_this(),
-                                            const_cast<uint8_t*>(static_cast<const uint8_t*>(data)),
-                                            size, tag);
-  sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
-  ++messages_sent_;
-  bytes_sent_ += size;
-  kick(lk);
-  return Request(req);
-}
-
-Result<Request> UcxChannel::irecv(void* data, size_t capacity, uint64_t tag) {
-  if (data == nullptr && capacity > 0)
-    return Status(StatusCode::kInvalidArgument, "irecv: null buffer with a non-zero capacity");
-  Lock lk(mu_);
-  if (!failed_.isOk()) return failed_;
-  if (closed_) return Status(StatusCode::kInvalidArgument, "irecv on a closed channel");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv, weak_from_this(),
-                                            static_cast<uint8_t*>(data), capacity, tag);
-  matcher_.post(req);
-  kick(lk);
-  return Request(req);
-}
-
-Status UcxChannel::wait(RequestState& req, Deadline deadline) {
-  Lock lk(mu_);
-  if (Status s = driveUntil(
-          lk, deadline, [&] { return req.done(); }, "a request");
-      !s)
-    return s;
-  return req.status();
-}
-
-Status UcxChannel::progress(Deadline deadline) {
-  Lock lk(mu_);
-  if (!driving_) {
-    driving_ = true;
-    driveOnce(lk, deadline, deadline > Clock::now());
-    driving_ = false;
-    cv_.notify_all();
-  }
-  return failed_;
 }
 
 void UcxChannel::abandon(RequestState& req, const Status& why) {
@@ -252,33 +169,10 @@ void UcxChannel::abandon(RequestState& req, const Status& why) {
   finishFailure();  // returns once UCX no longer touches any request's buffer
 }
 
-Status UcxChannel::flush(Deadline deadline) {
-  Lock lk(mu_);
-  Status s = driveUntil(
-      lk, deadline, [&] { return sendQueuesDrained() || !failed_.isOk(); }, "sends to drain");
-  return s.isOk() ? failed_ : s;
-}
-
 Status UcxChannel::close(Deadline deadline) {
   Lock lk(mu_);
   if (closed_) return Status();
-  goodbye_ = true;
-  auto all = [&](auto pred) {
-    for (auto& l : lanes_)
-      if (!pred(*l)) return false;
-    return true;
-  };
-  // Remaining data, then a CLOSE frame on every lane; then the peer's own
-  // CLOSEs, so that tearing down cannot cut off anything it still sends.
-  Status s = driveUntil(
-      lk, deadline,
-      [&] { return !failed_.isOk() || all([](const Lane& l) { return l.close_frame_sent; }); },
-      "pending sends and goodbye frames");
-  if (s.isOk())
-    s = driveUntil(
-        lk, deadline,
-        [&] { return !failed_.isOk() || all([](const Lane& l) { return l.peer_closed; }); },
-        "the peer to close its side");
+  Status s = exchangeGoodbyes(lk, deadline, lanes_);
   // A sent CLOSE may still sit in UCX (a completed eager send is only
   // copied out); flush so it reaches the peer before the endpoints go. In
   // PEER error mode a flush needs the peer's worker to answer, and a peer
@@ -303,17 +197,10 @@ Status UcxChannel::close(Deadline deadline) {
 
 ChannelStats UcxChannel::stats() const {
   Lock lk(mu_);
-  ChannelStats st;
-  st.transport = "ucx";
+  ChannelStats st = commonStats("ucx");
   st.transport_reason = setup_.reason;
-  st.peer = setup_.peer;
   st.session_id = setup_.session_hex;
   st.lanes = static_cast<int>(lanes_.size());
-  st.messages_sent = messages_sent_;
-  st.messages_received = matcher_.messagesReceived();
-  st.bytes_sent = bytes_sent_;
-  st.bytes_received = matcher_.bytesReceived();
-  st.unexpected_bytes = matcher_.unexpectedBytes();
   st.authenticated = setup_.authenticated;
   for (const auto& l : lanes_) {
     st.lane.push_back(l->stats);
@@ -335,11 +222,8 @@ void UcxChannel::fail(Status why) {
   for (auto& l : lanes_) l->stats.up = false;
 }
 
-void UcxChannel::protocolError(const Lane* lane, const std::string& what) {
-  fail(Status(StatusCode::kProtocolError,
-              "peer " + setup_.peer +
-                  (lane ? " on lane " + std::to_string(lane->index) : std::string()) + ": " +
-                  what));
+void UcxChannel::failProtocol(const Lane* lane, const std::string& what) {
+  fail(protocolError(lane ? " on lane " + std::to_string(lane->index) : std::string(), what));
 }
 
 // Runs outside UCX callbacks. Requests complete only after UCX has given
@@ -358,11 +242,7 @@ void UcxChannel::finishFailure() {
     l->rxq.clear();
     l->early.clear();
   }
-  sendq_.failAll(failed_);
-  rmaq_.failAll(failed_);
-  ctrlq_.clear();
-  rma_.failAll(failed_);
-  matcher_.failAll(failed_);
+  failQueues();
   books_closed_ = true;
 }
 

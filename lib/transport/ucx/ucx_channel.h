@@ -15,7 +15,8 @@
 // carries the farlink handshake (PSK proof) and then the worker addresses
 // (ucx_bootstrap.h); it stays open so that a peer that exits is noticed at
 // once. Setup, API and driver loop live in ucx_channel.cpp, the per-frame
-// path in ucx_datapath.cpp, one-sided operations in ucx_rma.cpp.
+// path in ucx_datapath.cpp; operations common to every datapath in
+// core/framed_channel.h.
 #pragma once
 
 #include <array>
@@ -29,10 +30,7 @@
 #include <string>
 #include <vector>
 
-#include "core/channel_impl.h"
-#include "core/receive_matcher.h"
-#include "core/rma_book.h"
-#include "core/send_queue.h"
+#include "core/framed_channel.h"
 #include "core/unique_fd.h"
 #include "transport/ucx/ucx_handles.h"
 
@@ -96,7 +94,7 @@ struct FetchOp {
   std::list<FetchOp>::iterator self;
 };
 
-class UcxChannel final : public ChannelImpl {
+class UcxChannel final : public FramedChannel {
  public:
   struct Setup {
     std::unique_ptr<Worker> worker;
@@ -115,18 +113,9 @@ class UcxChannel final : public ChannelImpl {
   static Result<std::shared_ptr<UcxChannel>> create(Setup setup);
   ~UcxChannel() override;
 
-  Result<Request> isend(const void* data, size_t size, uint64_t tag) override;
-  Result<Request> irecv(void* data, size_t capacity, uint64_t tag) override;
-  Result<Request> iwrite(const void* local, size_t size, const RemoteKey& key,
-                         uint64_t offset) override;
-  Result<Request> iread(void* local, size_t size, const RemoteKey& key, uint64_t offset) override;
-  Status wait(RequestState& req, Deadline deadline) override;
-  Status progress(Deadline deadline) override;
   void abandon(RequestState& req, const Status& why) override;
-  Status flush(Deadline deadline) override;
   Status close(Deadline deadline) override;
   ChannelStats stats() const override;
-  std::string peer() const override { return setup_.peer; }
 
   explicit UcxChannel(Setup setup);
 
@@ -141,14 +130,11 @@ class UcxChannel final : public ChannelImpl {
   static void onEndpointError(void* arg, ucp_ep_h ep, ucs_status_t status);
 
  private:
-  using Lock = std::unique_lock<std::mutex>;
-  template <typename Pred>
-  Status driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what);
   // One pass: progress the worker, consume frames, post sends; then, if
   // nothing moved and `block`, sleep on the worker's event fd (or spin in
   // busy-poll mode) up to the deadline. Drops lk while sleeping.
-  void driveOnce(Lock& lk, Deadline deadline, bool block);
-  void kick(Lock& lk);
+  void driveOnce(Lock& lk, Deadline deadline, bool block) override;
+  void wakeDriver() override;
   void sleep(Lock& lk, Deadline deadline);
   void checkBootstrap();
   void checkPeerVanished();
@@ -171,15 +157,12 @@ class UcxChannel final : public ChannelImpl {
   void sendCreditNote(Lane& lane);
   void sendDone(SendOp& op, ucs_status_t status);
   void fetchDone(FetchOp& op, ucs_status_t status);
-  bool sendQueuesDrained() const;
   void startFlush();
-  // ucx_rma.cpp
-  Status admitRma(const char* op);
 
   void fail(Status why);
   void finishFailure();
   std::vector<Endpoint*> endpoints();
-  void protocolError(const Lane* lane, const std::string& what);
+  void failProtocol(const Lane* lane, const std::string& what);
 
   Setup setup_;
   std::vector<std::unique_ptr<Lane>> lanes_;
@@ -193,27 +176,10 @@ class UcxChannel final : public ChannelImpl {
   unsigned next_lane_ = 0;
   std::unique_ptr<uint8_t[]> scratch_;  // rendezvous target for dropped payloads
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool driving_ = false;
-  SendQueue sendq_;
-  ReceiveMatcher matcher_;
-  SendQueue rmaq_;
-  std::deque<wire::FrameHeader> ctrlq_;
-  RmaBook rma_;
   std::list<SendOp> sends_;     // in flight
   std::list<FetchOp> fetches_;  // in flight
   int flushes_pending_ = 0;     // endpoint flushes started by close()
-  uint64_t stalled_gen_ = 0;
-  Status failed_;
-  bool failure_reported_ = false;
-  bool books_closed_ = false;  // the matcher and RMA books were failed
-  bool goodbye_ = false;
-  bool sendq_failed_ = false;
-  bool closed_ = false;
-  bool peer_gone_ = false;
-  uint64_t messages_sent_ = 0;
-  uint64_t bytes_sent_ = 0;
+  bool books_closed_ = false;   // queues and books were failed
 };
 
 }  // namespace farlink::ucx

@@ -45,7 +45,7 @@ ucs_status_t UcxChannel::onCredit(void* arg, const void* header, size_t header_l
   if (!ch->failed_.isOk()) return UCS_OK;
   auto* p = static_cast<const uint8_t*>(header);
   if (header_length != kLaneHeaderSize || length != 0 || get16(p) >= ch->lanes_.size()) {
-    ch->protocolError(nullptr, "sent a malformed credit note");
+    ch->failProtocol(nullptr, "sent a malformed credit note");
     return UCS_OK;
   }
   ch->takeCredits(*ch->lanes_[get16(p)], get16(p + 2));
@@ -112,15 +112,15 @@ ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, v
   if (!failed_.isOk()) return UCS_OK;
   auto* p = static_cast<const uint8_t*>(header);
   if (header_length != kAmHeaderSize) {
-    protocolError(nullptr, "sent a frame with a " + std::to_string(header_length) +
-                               "-byte header (a UCX frame header has " +
-                               std::to_string(kAmHeaderSize) + ")");
+    failProtocol(nullptr, "sent a frame with a " + std::to_string(header_length) +
+                              "-byte header (a UCX frame header has " +
+                              std::to_string(kAmHeaderSize) + ")");
     return UCS_OK;
   }
   uint16_t index = get16(p);
   if (index >= lanes_.size()) {
-    protocolError(nullptr, "sent a frame on lane " + std::to_string(index) + " of a " +
-                               std::to_string(lanes_.size()) + "-lane channel");
+    failProtocol(nullptr, "sent a frame on lane " + std::to_string(index) + " of a " +
+                              std::to_string(lanes_.size()) + "-lane channel");
     return UCS_OK;
   }
   Lane& lane = *lanes_[index];
@@ -130,19 +130,19 @@ ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, v
                                        p + kLaneHeaderSize, wire::kFrameHeaderSize),
                                    limits, &f.h);
       !s) {
-    protocolError(&lane, s.message());
+    failProtocol(&lane, s.message());
     return UCS_OK;
   }
   if (f.h.chunk_len != length) {
-    protocolError(&lane, "frame says " + std::to_string(f.h.chunk_len) +
-                             " payload bytes but carried " + std::to_string(length));
+    failProtocol(&lane, "frame says " + std::to_string(f.h.chunk_len) +
+                            " payload bytes but carried " + std::to_string(length));
     return UCS_OK;
   }
   takeCredits(lane, get16(p + 2));
   uint32_t ahead = get32(p + 4) - lane.next_rx_seq;  // wraps like the sequence
   if (ahead >= kLaneCredits || lane.rxq.size() + lane.early.size() >= kLaneCredits ||
       lane.early.count(lane.next_rx_seq + ahead) != 0)
-    protocolError(&lane, "sent more frames than it had credits for");
+    failProtocol(&lane, "sent more frames than it had credits for");
   if (!failed_.isOk()) return UCS_OK;
   f.data = held ? data : nullptr;
   f.len = length;
@@ -165,7 +165,7 @@ ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, v
 
 void UcxChannel::takeCredits(Lane& lane, uint32_t back) {
   if (back > kLaneCredits - lane.credits)
-    return protocolError(&lane, "returned " + std::to_string(back) + " credits it never had");
+    return failProtocol(&lane, "returned " + std::to_string(back) + " credits it never had");
   lane.credits += back;
 }
 
@@ -179,7 +179,7 @@ void UcxChannel::releaseFrame(RxFrame& f) {
 void UcxChannel::consume(Lane& lane) {
   while (!lane.rxq.empty() && failed_.isOk() && !lane.stalled) {
     RxFrame& f = lane.rxq.front();
-    if (lane.peer_closed) return protocolError(&lane, "sent a frame after CLOSE");
+    if (lane.peer_closed) return failProtocol(&lane, "sent a frame after CLOSE");
     if (f.h.type == wire::FrameType::kClose) {
       releaseFrame(f);
       onCloseFrame(lane);
@@ -195,7 +195,7 @@ void UcxChannel::consume(Lane& lane) {
       if (!place(lane, f, r.dest, r.msg)) return;
     } else {
       RmaBook::Route r = rma_.route(f.h, rmaq_);
-      if (!r.ok) return protocolError(&lane, r.error);
+      if (!r.ok) return failProtocol(&lane, r.error);
       if (!place(lane, f, r.dest, nullptr)) return;
     }
     lane.stats.chunks_received++;
@@ -270,15 +270,8 @@ void UcxChannel::onCloseFrame(Lane& lane) {
     if (!l->peer_closed) return;
   for (auto& l : lanes_)
     if (l->peer_total != lane.peer_total)
-      return protocolError(nullptr, "announced different message totals on its lanes");
-  if (matcher_.announced() != lane.peer_total)
-    return protocolError(nullptr, "closed after " + std::to_string(lane.peer_total) +
-                                      " messages but only " + std::to_string(matcher_.announced()) +
-                                      " arrived");
-  peer_gone_ = true;
-  goodbye_ = true;  // answer with our own goodbye so the peer's close() ends
-  matcher_.setPeerGone(
-      Status(StatusCode::kPeerClosed, "peer " + setup_.peer + " closed the channel"));
+      return failProtocol(nullptr, "announced different message totals on its lanes");
+  if (Status s = peerGoodbye(lane.peer_total); !s) fail(s);
 }
 
 void UcxChannel::retryStalled() {
@@ -292,26 +285,12 @@ void UcxChannel::retryStalled() {
   }
 }
 
-bool UcxChannel::sendQueuesDrained() const {
-  return sendq_.empty() && rmaq_.empty() && ctrlq_.empty();
-}
-
 void UcxChannel::armAll() {
   if (!failed_.isOk()) return;
-  if (peer_gone_ && !sendq_failed_) {
-    // Chunks already handed to UCX finish normally; the rest cannot go.
-    bool busy = false;
-    for (const SendOp& op : sends_) busy |= op.chunk.has_value();
-    if (!busy) {
-      Status gone(StatusCode::kPeerClosed,
-                  "peer " + setup_.peer + " closed the channel before this operation finished");
-      sendq_.failAll(gone);
-      rmaq_.failAll(gone);
-      ctrlq_.clear();
-      rma_.failAll(gone);
-      sendq_failed_ = true;
-    }
-  }
+  // Chunks already handed to UCX finish normally; the rest cannot go.
+  bool busy = false;
+  for (const SendOp& op : sends_) busy |= op.chunk.has_value();
+  failUnsentIfPeerGone(busy);
   size_t n = lanes_.size();
   for (size_t k = 0; k < n && failed_.isOk(); ++k) armSend(*lanes_[(next_lane_ + k) % n]);
   next_lane_ = (next_lane_ + 1) % n;
