@@ -68,7 +68,40 @@ Result<std::shared_ptr<UcxChannel>> UcxChannel::create(Setup setup) {
     lane->stats.up = true;
     ch->lanes_.push_back(std::move(lane));
   }
+  if (Status s = ch->awaitWireup(Clock::now() + ch->setup_.options.connect_timeout); !s) return s;
   return ch;
+}
+
+// A flush completes once an endpoint is wired up. Waiting for it here
+// means a transport that cannot reach the peer fails connect/accept with a
+// clear error, and no endpoint is ever closed mid-wireup (UCX 1.13 asserts
+// when a forced close purges a pending wireup request).
+Status UcxChannel::awaitWireup(Deadline deadline) {
+  Lock lk(mu_);
+  startFlush();
+  ucp_worker_h w = setup_.worker->get();
+  while (flushes_pending_ > 0 && failed_.isOk() && Clock::now() < deadline) {
+    if (ucp_worker_progress(w) != 0) continue;
+    if (ucp_worker_arm(w) != UCS_OK) continue;  // BUSY: events arrived meanwhile
+    pollfd p{efd_, POLLIN, 0};
+    ::poll(&p, 1, 1);  // a short sleep: wireup also moves on timers
+  }
+  if (!failed_.isOk()) return failed_;
+  wired_up_ = flushes_pending_ == 0;
+  for (const auto& l : lanes_)
+    if (l->failed)
+      return Status(StatusCode::kIoError,
+                    "UCX could not connect lane " + std::to_string(l->index) + " to " +
+                        setup_.peer +
+                        "; check that UCX_TLS (`ucx_info -d`) offers a transport "
+                        "both hosts share");
+  if (flushes_pending_ > 0)
+    return Status(
+        StatusCode::kTimedOut,
+        "UCX endpoints to " + setup_.peer + " did not finish wireup within " +
+            std::to_string(setup_.options.connect_timeout.count()) +
+            " ms; check that UCX_TLS (`ucx_info -d`) offers a transport both hosts share");
+  return Status();
 }
 
 UcxChannel::~UcxChannel() {
@@ -232,6 +265,13 @@ void UcxChannel::finishFailure() {
   if (failure_reported_ || failed_.isOk()) return;
   failure_reported_ = true;
   ucp_worker_h w = setup_.worker->get();
+  if (!wired_up_) {
+    for (auto& l : lanes_) l->ep.abandon();
+    setup_.worker->abandon();
+    failQueues();
+    books_closed_ = true;
+    return;
+  }
   Endpoint::closeAll(endpoints(), true, std::chrono::milliseconds(100));  // cancels sends
   Deadline limit = Clock::now() + kReleaseLimit;
   while ((!sends_.empty() || !fetches_.empty() || flushes_pending_ > 0) && Clock::now() < limit)

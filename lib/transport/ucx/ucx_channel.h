@@ -109,7 +109,9 @@ class UcxChannel final : public FramedChannel {
     std::string reason;  // auto://: why this transport was chosen
     ChannelOptions options;
   };
-  // Registers the AM handlers, then connects one endpoint per lane.
+  // Registers the AM handlers, connects one endpoint per lane and waits
+  // (up to options.connect_timeout) until UCX finished wiring them up; the
+  // peer does the same at the same time (its connect or accept).
   static Result<std::shared_ptr<UcxChannel>> create(Setup setup);
   ~UcxChannel() override;
 
@@ -158,6 +160,7 @@ class UcxChannel final : public FramedChannel {
   void sendDone(SendOp& op, ucs_status_t status);
   void fetchDone(FetchOp& op, ucs_status_t status);
   void startFlush();
+  Status awaitWireup(Deadline deadline);
 
   void fail(Status why);
   void finishFailure();
@@ -179,6 +182,7 @@ class UcxChannel final : public FramedChannel {
   std::list<SendOp> sends_;     // in flight
   std::list<FetchOp> fetches_;  // in flight
   int flushes_pending_ = 0;     // endpoint flushes started by close()
+  bool wired_up_ = false;       // every endpoint finished wireup (create)
   bool books_closed_ = false;   // queues and books were failed
 };
 

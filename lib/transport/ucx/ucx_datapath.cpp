@@ -65,7 +65,8 @@ void UcxChannel::onFetchDone(void* request, ucs_status_t status, size_t, void* u
 }
 
 void UcxChannel::onFlushDone(void* request, ucs_status_t, void* user_data) {
-  // A failed flush means the peer is gone, which the endpoint error reports.
+  // A failed flush means the peer is unreachable or gone, which the
+  // endpoint error reports.
   static_cast<UcxChannel*>(user_data)->flushes_pending_--;
   ucp_request_free(request);
 }

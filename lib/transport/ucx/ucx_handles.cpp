@@ -86,6 +86,18 @@ Result<std::unique_ptr<Worker>> Worker::create(std::shared_ptr<ucp_context> ctx)
   return w;
 }
 
+void Worker::abandon() noexcept {
+  static std::mutex mu;
+  static std::vector<std::shared_ptr<ucp_context>>* kept =
+      new std::vector<std::shared_ptr<ucp_context>>;
+  std::lock_guard lk(mu);
+  kept->push_back(ctx_);  // ucp_cleanup would destroy the worker after all
+  (void)worker_.release();
+  std::fprintf(stderr,
+               "farlink: ucx: leaked a UCP worker whose endpoints never finished wireup "
+               "(closing them would abort inside UCX)\n");
+}
+
 Result<std::vector<uint8_t>> Worker::address() const {
   ucp_address_t* addr = nullptr;
   size_t len = 0;

@@ -39,6 +39,9 @@ class Worker {
   ucp_worker_h get() const { return worker_.get(); }
   // This worker's address as bytes, for the peer's ucp_ep_create.
   Result<std::vector<uint8_t>> address() const;
+  // Gives the worker (and its context) up without destroying them: for
+  // endpoints UCX cannot close safely (see Endpoint::abandon).
+  void abandon() noexcept;
 
  private:
   std::shared_ptr<ucp_context> ctx_;  // outlives worker_
@@ -59,6 +62,11 @@ class Endpoint {
   Status connect(ucp_worker_h worker, const std::vector<uint8_t>& remote_address,
                  ucp_err_handler_cb_t err_cb, void* err_arg, const std::string& peer);
   ucp_ep_h get() const { return ep_; }
+  // Forgets the endpoint without closing it. UCX 1.13 aborts the process
+  // (an assertion in ucp_request_send_state_ff) when a close purges a
+  // wireup request still pending, so an endpoint whose wireup never
+  // finished is leaked with its worker instead.
+  void abandon() noexcept { ep_ = nullptr; }
   // force=false flushes what was sent first. Gives up waiting after `limit`.
   void close(bool force, std::chrono::milliseconds limit) noexcept {
     closeAll({this}, force, limit);
