@@ -138,8 +138,13 @@ void UcxChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
 
 void UcxChannel::sleep(Lock& lk, Deadline deadline) {
   if (busy_poll_) {
+    // Unlocked for a moment so other threads can post; a yield (a syscall,
+    // costly next to a UCX poll) only now and then, for a crowded host.
     lk.unlock();
-    if (spins_++ % 16 == 0) std::this_thread::yield();
+    if (spins_++ % 256 == 0)
+      std::this_thread::yield();
+    else
+      __builtin_ia32_pause();
     lk.lock();
     return;
   }

@@ -91,22 +91,21 @@ void UcxChannel::onEndpointError(void* arg, ucp_ep_h, ucs_status_t) {
 }
 
 bool UcxChannel::pump() {
-  ucp_worker_h w = setup_.worker->get();
-  bool any = false;
-  // Frames are consumed after every progress call, not once UCX runs dry:
-  // a rendezvous chunk's fetch (and so the sender's data) starts only when
-  // its frame is consumed, and while data streams in UCX rarely runs dry.
-  for (;;) {
-    unsigned events = ucp_worker_progress(w);
-    any |= events != 0;
-    if (!failed_.isOk()) return any;
-    uint64_t before = matcher_.generation();
-    for (auto& l : lanes_) consume(*l);
-    retryStalled();
-    any |= matcher_.generation() != before;
-    armAll();
-    if (events == 0) return any;
-  }
+  // Queued frames leave before the worker is polled (a poll is a syscall
+  // on some transports, e.g. epoll_wait for tcp), and frames are consumed
+  // after every single progress call: a rendezvous chunk's fetch (and so
+  // the sender's data) starts only when its frame is consumed. The caller
+  // loops while this returns true.
+  armAll();
+  if (!failed_.isOk()) return false;
+  bool any = ucp_worker_progress(setup_.worker->get()) != 0;
+  if (!failed_.isOk()) return any;
+  uint64_t before = matcher_.generation();
+  for (auto& l : lanes_) consume(*l);
+  retryStalled();
+  any |= matcher_.generation() != before;
+  armAll();
+  return any;
 }
 
 ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, void* data,
