@@ -85,10 +85,13 @@ struct FlowSummary {
 };
 
 struct ChannelStats {
-  std::string transport;  // "tcp", "verbs"
+  std::string transport;  // "tcp", "verbs", "ucx"
   // Why auto:// chose this transport (empty for an explicit scheme), e.g.
   // "auto: no RDMA device on this host".
   std::string transport_reason;
+  // What the datapath itself runs on, when it picks by itself: for ucx://
+  // the UCX transports of its endpoints, e.g. "ucx: cma/memory posix/memory".
+  std::string transport_detail;
   std::string peer;       // "127.0.0.1:7174"
   std::string session_id; // hex
   int lanes = 0;

@@ -54,9 +54,14 @@ struct ChannelOptions {
   unsigned ring_depth = 256;
   // auto://: FARLINK_VERBS=auto|required|off.
   VerbsPolicy verbs_policy = VerbsPolicy::kAuto;
-  // verbs: spin on the completion queues instead of sleeping on completion
-  // channels (lower latency, one busy core per waiting thread).
-  // FARLINK_BUSY_POLL.
+  // auto://: which datapaths to try, in order, comma-separated from
+  // "verbs", "ucx", "tcp"; the first that can serve the peer wins (UCX only
+  // when it offers a transport beyond TCP and shared memory, e.g. RDMA).
+  // Names this build lacks are skipped. FARLINK_AUTO_ORDER.
+  std::string auto_order = "verbs,ucx,tcp";
+  // verbs and ucx: spin on the completion queues (verbs) or the UCP worker
+  // (ucx) instead of sleeping on their event fds (lower latency, one busy
+  // core per waiting thread). FARLINK_BUSY_POLL.
   bool busy_poll = false;
   // TCP: how long a peer may leave everything unanswered (no ACK for our
   // data, no reply to keepalive probes on a quiet channel) before the

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/lane_session.h"
 #include "core/uri.h"
 #include "farlink/channel.h"
 
@@ -53,13 +54,35 @@ class ListenerImpl {
 
 // Each built datapath provides `TransportFactory <name>Transport()`; meson
 // lists the built ones in transports.inc (one line per datapath).
+// Turns a session from farlink's TCP handshake into a channel. Runs inside
+// Listener::accept, so it must finish within the session's own deadline.
+using SessionToChannel = std::function<Result<std::shared_ptr<ChannelImpl>>(LaneSession)>;
+
 struct TransportFactory {
   std::string scheme;
   std::function<Result<std::shared_ptr<ChannelImpl>>(const Uri&, const ChannelOptions&)> connect;
   std::function<Result<std::unique_ptr<ListenerImpl>>(const Uri&, const ChannelOptions&)> listen;
+  // Capability query for auto://: empty when this datapath can serve `uri`
+  // here, else why not. Unset: always (the TCP fallback).
+  std::function<std::string(const Uri&, const ChannelOptions&)> unusable;
+  // What this datapath finds on this host, for farlink probe (UCX: its
+  // transport resources, e.g. "tcp/eth0", "rc_mlx5/mlx5_0:1"). Unset: nothing to say.
+  std::function<Result<std::vector<std::string>>()> resources;
+  // Datapaths whose connections start with farlink's TCP handshake: the
+  // HELLO capability bit that marks them (0 for TCP lanes) and how a
+  // listener turns such a session into a channel. Unset adopt: none.
+  uint32_t hello_capability = 0;
+  SessionToChannel adopt;
 };
 
 const TransportFactory* findTransport(const std::string& scheme);
+// Hands a handshake session to the built datapath its HELLO capabilities
+// name (TCP lanes when none); an error naming the peer when none is built.
+Result<std::shared_ptr<ChannelImpl>> adoptSession(LaneSession session);
 std::vector<std::string> registeredTransports();
+
+// Splits ChannelOptions::auto_order ("verbs,ucx,tcp") into names, checking
+// each (out may be null to only check).
+Status parseAutoOrder(const std::string& text, std::vector<std::string>* out);
 
 }  // namespace farlink

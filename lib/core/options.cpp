@@ -1,8 +1,10 @@
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
+#include "core/channel_impl.h"
 #include "core/wire.h"
 #include "farlink/options.h"
 
@@ -110,6 +112,7 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     else if (p == "off") o.verbs_policy = VerbsPolicy::kOff;
     else return badEnv("FARLINK_VERBS", v, "one of auto, required, off");
   }
+  if (const char* v = std::getenv("FARLINK_AUTO_ORDER")) o.auto_order = v;
   if (const char* v = std::getenv("FARLINK_BUSY_POLL")) {
     if (!parseBool(v, &b)) return badEnv("FARLINK_BUSY_POLL", v, "a boolean (0/1)");
     o.busy_poll = b;
@@ -130,6 +133,27 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
   return o;
 }
 
+Status parseAutoOrder(const std::string& text, std::vector<std::string>* out) {
+  std::vector<std::string> names;
+  size_t start = 0;
+  for (;;) {
+    size_t comma = text.find(',', start);
+    std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (name != "verbs" && name != "ucx" && name != "tcp")
+      return Status(StatusCode::kInvalidArgument,
+                    "auto_order (FARLINK_AUTO_ORDER) '" + text + "': '" + name +
+                        "' is not one of verbs, ucx, tcp (comma-separated, e.g. verbs,ucx,tcp)");
+    if (std::find(names.begin(), names.end(), name) != names.end())
+      return Status(StatusCode::kInvalidArgument,
+                    "auto_order (FARLINK_AUTO_ORDER) '" + text + "' names " + name + " twice");
+    names.push_back(name);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (out != nullptr) *out = std::move(names);
+  return Status();
+}
+
 Result<ChannelOptions> ChannelOptions::fromEnvironment() { return fromEnvironment(ChannelOptions()); }
 
 Status ChannelOptions::validate() const {
@@ -148,6 +172,7 @@ Status ChannelOptions::validate() const {
   if (socket_buffer > (size_t{1} << 31)) return bad("socket_buffer must be < 2 GiB");
   if (flow == FlowMode::kFixed && flow_rate_bps == 0)
     return bad("flow mode 'fixed' needs a rate: set flow_rate_bps (FARLINK_FLOW_RATE, e.g. 1G)");
+  if (Status s = parseAutoOrder(auto_order, nullptr); !s) return s;
   return Status();
 }
 

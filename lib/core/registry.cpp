@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "core/channel_impl.h"
+#include "core/wire.h"
 
 namespace farlink {
 
@@ -29,6 +30,15 @@ const TransportFactory* findTransport(const std::string& scheme) {
   for (const auto& f : table())
     if (f.scheme == scheme) return &f;
   return nullptr;
+}
+
+Result<std::shared_ptr<ChannelImpl>> adoptSession(LaneSession session) {
+  const uint32_t wanted = session.capabilities & ~wire::kCapPsk;
+  for (const auto& f : table())
+    if (f.adopt && f.hello_capability == wanted) return f.adopt(std::move(session));
+  return Status(StatusCode::kNotSupported,
+                "peer " + session.peer + " asked for a datapath this build lacks (HELLO capabilities " +
+                    std::to_string(session.capabilities) + ")");
 }
 
 std::vector<std::string> registeredTransports() {

@@ -3,7 +3,7 @@
 //
 // Handshake, per lane (client speaks first):
 //   HELLO   client→server  68 bytes: magic "FLNK", u16 version, u16 reserved,
-//           u32 capabilities, u16 lane_index, u16 lane_count, u32 max_chunk,
+//           u32 capabilities (bit 0 PSK, bit 1 UCX bootstrap), u16 lane_index, u16 lane_count, u32 max_chunk,
 //           u8 session_id[16], u8 client_nonce[32]
 //   WELCOME server→client  82 + reason_len bytes: magic "FLNK", u16 version,
 //           u16 status, u32 capabilities, u32 max_chunk, u8 server_nonce[32],
@@ -32,7 +32,11 @@ namespace farlink::wire {
 inline constexpr uint8_t kMagic[4] = {'F', 'L', 'N', 'K'};
 inline constexpr uint16_t kVersion = 1;
 inline constexpr uint32_t kCapPsk = 1u << 0;
-inline constexpr uint32_t kKnownCaps = kCapPsk;
+// HELLO only: this connection bootstraps a UCX channel (worker addresses
+// follow the handshake; see lib/transport/ucx/ucx_bootstrap.h) instead of
+// being a TCP lane.
+inline constexpr uint32_t kCapUcx = 1u << 1;
+inline constexpr uint32_t kKnownCaps = kCapPsk | kCapUcx;
 inline constexpr int kMaxLanes = 64;
 inline constexpr uint32_t kMinChunk = 4096;
 inline constexpr uint32_t kMaxChunk = 64u << 20;

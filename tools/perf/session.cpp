@@ -82,6 +82,10 @@ void printBanner(const Output& out, const Banner& b, const TestSpec& spec, const
                bw ? "Bandwidth Test" : "Latency Test (one-way = RTT/2)");
   std::fprintf(f, " Server          : %s\n", b.server.c_str());
   std::fprintf(f, " Transport       : %s\n", st.transport.c_str());
+  if (!st.transport_detail.empty())
+    std::fprintf(f, " Transport uses  : %s\n", st.transport_detail.c_str());
+  if (!st.transport_reason.empty())
+    std::fprintf(f, " Chosen because  : %s\n", st.transport_reason.c_str());
   std::fprintf(f, " Lanes           : %d\n", st.lanes);
   std::fprintf(f, " Chunk size      : %s\n", tools::formatSize(b.chunk_size).c_str());
   if (bw) {

@@ -62,6 +62,16 @@ int runProbe(const ProbeOptions& o) {
     rep.devices = std::move(*devs);
   else
     rep.rdma_error = devs.status().message();
+  for (const std::string& name : registeredTransports()) {
+    const TransportFactory* f = findTransport(name);
+    if (f == nullptr || !f->resources) continue;
+    DatapathResources d;
+    d.name = name;
+    if (auto r = f->resources()) d.resources = std::move(*r);
+    else d.error = r.status().message();
+    if (f->unusable) d.auto_note = f->unusable(Uri{name, "127.0.0.1", 0}, ChannelOptions());
+    rep.datapaths.push_back(std::move(d));
+  }
   Result<std::vector<NetInterface>> ifs = listInterfaces();
   if (!ifs) {
     tools::printError("probe", tools::describe(ifs.status()));

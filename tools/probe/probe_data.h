@@ -82,7 +82,17 @@ struct Recommendation {
   std::vector<std::string> sysctls;  // commands that lift it
 };
 
+// What a datapath that picks its own transports (UCX) finds here, and
+// whether auto:// would consider it.
+struct DatapathResources {
+  std::string name;                    // "ucx"
+  std::vector<std::string> resources;  // "tcp/lo", "posix/memory", ...
+  std::string error;                   // the datapath could not say
+  std::string auto_note;               // why auto:// passes it over; "" = it would use it
+};
+
 struct ProbeReport {
+  std::vector<DatapathResources> datapaths;
   bool rdma_built = false;
   std::string rdma_error;  // set when the device list could not be read
   std::vector<RdmaDevice> devices;

@@ -17,6 +17,21 @@ std::string mib(uint64_t bytes) {
   return buf;
 }
 
+void printDatapaths(FILE* out, const ProbeReport& r) {
+  for (const DatapathResources& d : r.datapaths) {
+    if (!d.error.empty()) {
+      std::fprintf(out, "%s transports: error: %s\n", d.name.c_str(), d.error.c_str());
+      continue;
+    }
+    std::string list;
+    for (const auto& x : d.resources) list += (list.empty() ? "" : " ") + x;
+    std::fprintf(out, "%s transports: %s\n", d.name.c_str(), list.empty() ? "none" : list.c_str());
+    std::fprintf(out, "  auto:// %s\n",
+                 d.auto_note.empty() ? "considers it after verbs (FARLINK_AUTO_ORDER)"
+                                     : ("passes it over: " + d.auto_note).c_str());
+  }
+}
+
 void printDevices(FILE* out, const ProbeReport& r) {
   if (!r.rdma_built) {
     std::fprintf(out, "RDMA devices: unknown, %s\n", r.rdma_error.c_str());
@@ -87,6 +102,7 @@ void printRecommendation(FILE* out, const Recommendation& m, const KernelLimits&
 
 void printText(FILE* out, const ProbeReport& r) {
   printDevices(out, r);
+  printDatapaths(out, r);
   printInterfaces(out, r);
   if (!r.host.empty()) {
     const std::string target = tools::hostPort(r.host, r.port);
@@ -130,7 +146,15 @@ std::string toJson(const ProbeReport& r) {
   for (const NetInterface& i : r.interfaces)
     ifs.push_back({{"name", i.name}, {"up", i.up}, {"running", i.running}, {"mtu", i.mtu},
                    {"addresses", i.addresses}});
+  json datapaths = json::object();
+  for (const DatapathResources& d : r.datapaths) {
+    json j = {{"resources", d.resources}, {"auto_considers", d.auto_note.empty()}};
+    if (!d.error.empty()) j["error"] = d.error;
+    if (!d.auto_note.empty()) j["auto_note"] = d.auto_note;
+    datapaths[d.name] = j;
+  }
   json out = {{"rdma", rdma},
+              {"datapaths", datapaths},
               {"interfaces", ifs},
               {"kernel_limits",
                {{"rmem_max", r.limits.rmem_max},

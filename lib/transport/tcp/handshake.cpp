@@ -218,7 +218,7 @@ bool ClientHandshake::advance() {
     if (state_ == State::kConnecting) {
       if (Status s = finishConnect(io_.fd(), peer_); !s) return fail(s);
       wire::Hello h;
-      h.capabilities = config_->psk.empty() ? 0 : wire::kCapPsk;
+      h.capabilities = (config_->psk.empty() ? 0 : wire::kCapPsk) | config_->capabilities;
       h.lane_index = lane_index_;
       h.lane_count = config_->lane_count;
       if (!config_->announced_chunk)

@@ -83,6 +83,7 @@ class ClientHandshake {
     uint32_t max_chunk;
     wire::SessionId session;
     uint16_t lane_count;
+    uint32_t capabilities = 0;  // HELLO bits beyond PSK
     // Picks the chunk size to announce from the first connected socket (its
     // RTT); every lane then announces that one. Null: max_chunk.
     std::function<uint32_t(int fd)> chunk_for_path;

@@ -12,10 +12,9 @@
 namespace farlink::tcp {
 
 TcpChannel::TcpChannel(Setup setup)
-    : setup_(std::move(setup)),
-      sendq_(setup_.local_chunk),
-      matcher_(setup_.peer, setup_.peer_chunk, setup_.options.max_unexpected_bytes),
-      rmaq_(setup_.local_chunk) {}
+    : FramedChannel(setup.peer, setup.local_chunk, setup.peer_chunk,
+                    setup.options.max_unexpected_bytes),
+      setup_(std::move(setup)) {}
 
 Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
   auto ch = std::make_shared<TcpChannel>(std::move(setup));
@@ -75,26 +74,6 @@ TcpChannel::~TcpChannel() {
   }
   lk.unlock();
   io_uring_queue_exit(&ring_);
-}
-
-template <typename Pred>
-Status TcpChannel::driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what) {
-  while (!done()) {
-    if (!driving_) {
-      driving_ = true;
-      driveOnce(lk, deadline, true);
-      driving_ = false;
-      cv_.notify_all();
-    } else if (deadline == Deadline::max()) {
-      cv_.wait(lk);
-    } else {
-      cv_.wait_until(lk, deadline);
-    }
-    if (!done() && Clock::now() >= deadline)
-      return Status(StatusCode::kTimedOut, std::string("timed out waiting for ") + what +
-                                               " on the channel to " + setup_.peer);
-  }
-  return Status();
 }
 
 void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
@@ -176,68 +155,10 @@ bool TcpChannel::goodbyePending() const {
   return false;
 }
 
-void TcpChannel::kick(Lock& lk) {
-  if (driving_) {
-    uint64_t one = 1;
-    ssize_t w = ::write(wake_fd_.get(), &one, sizeof one);
-    (void)w;  // a full counter already means "wake up"
-    return;
-  }
-  driving_ = true;
-  driveOnce(lk, Clock::now(), false);
-  driving_ = false;
-  cv_.notify_all();
-}
-
-Result<Request> TcpChannel::isend(const void* data, size_t size, uint64_t tag) {
-  if (tag == kAnyTag)
-    return Status(StatusCode::kInvalidArgument, "isend: kAnyTag is for receives only");
-  if (data == nullptr && size > 0)
-    return Status(StatusCode::kInvalidArgument, "isend: null buffer with a non-zero size");
-  Lock lk(mu_);
-  if (!failed_.isOk()) return failed_;
-  if (peer_gone_)
-    return Status(StatusCode::kPeerClosed, "isend: peer " + setup_.peer + " closed the channel");
-  if (goodbye_)
-    return Status(StatusCode::kInvalidArgument, "isend on a channel that is being closed");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kSend, weak_from_this(),
-                                            const_cast<uint8_t*>(static_cast<const uint8_t*>(data)),
-                                            size, tag);
-  sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
-  ++messages_sent_;
-  bytes_sent_ += size;
-  kick(lk);
-  return Request(req);
-}
-
-Result<Request> TcpChannel::irecv(void* data, size_t capacity, uint64_t tag) {
-  if (data == nullptr && capacity > 0)
-    return Status(StatusCode::kInvalidArgument, "irecv: null buffer with a non-zero capacity");
-  Lock lk(mu_);
-  if (!failed_.isOk()) return failed_;
-  if (closed_) return Status(StatusCode::kInvalidArgument, "irecv on a closed channel");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv, weak_from_this(),
-                                            static_cast<uint8_t*>(data), capacity, tag);
-  matcher_.post(req);
-  kick(lk);
-  return Request(req);
-}
-
-Status TcpChannel::wait(RequestState& req, Deadline deadline) {
-  Lock lk(mu_);
-  if (Status s = driveUntil(lk, deadline, [&] { return req.done(); }, "a request"); !s) return s;
-  return req.status();
-}
-
-Status TcpChannel::progress(Deadline deadline) {
-  Lock lk(mu_);
-  if (!driving_) {
-    driving_ = true;
-    driveOnce(lk, deadline, deadline > Clock::now());
-    driving_ = false;
-    cv_.notify_all();
-  }
-  return failed_;
+void TcpChannel::wakeDriver() {
+  uint64_t one = 1;
+  ssize_t w = ::write(wake_fd_.get(), &one, sizeof one);
+  (void)w;  // a full counter already means "wake up"
 }
 
 void TcpChannel::abandon(RequestState& req, const Status& why) {
@@ -251,33 +172,13 @@ void TcpChannel::abandon(RequestState& req, const Status& why) {
                    "lanes to shut down");
 }
 
-Status TcpChannel::flush(Deadline deadline) {
-  Lock lk(mu_);
-  Status s = driveUntil(lk, deadline, [&] { return sendQueuesDrained() || !failed_.isOk(); },
-                        "sends to drain");
-  return s.isOk() ? failed_ : s;
-}
-
 Status TcpChannel::close(Deadline deadline) {
   Lock lk(mu_);
   if (closed_) return Status();
-  goodbye_ = true;
-  auto all = [&](auto pred) {
-    for (auto& l : lanes_)
-      if (!pred(*l)) return false;
-    return true;
-  };
-  // Remaining data, then a CLOSE frame and a half-close on every lane; then
-  // the peer's own goodbye, so that neither side resets unread data.
-  Status s = driveUntil(lk, deadline, [&] {
-    return !failed_.isOk() || all([](const Lane& l) { return l.close_frame_sent; });
-  }, "pending sends and goodbye frames");
-  if (s.isOk())
-    s = driveUntil(lk, deadline, [&] {
-      // Once every lane carried the peer's CLOSE it sends nothing more, so
-      // closing our sockets cannot reset data it still wants delivered.
-      return !failed_.isOk() || all([](const Lane& l) { return l.peer_closed; });
-    }, "the peer to close its side");
+  // A CLOSE frame and a half-close on every lane; once every lane carried
+  // the peer's CLOSE it sends nothing more, so closing our sockets cannot
+  // reset data it still wants delivered.
+  Status s = exchangeGoodbyes(lk, deadline, lanes_);
   Status result = failed_.isOk() ? s : failed_;
   if (failed_.isOk())
     fail(Status(StatusCode::kCancelled, "the channel to " + setup_.peer + " was closed locally"));
@@ -290,17 +191,10 @@ Status TcpChannel::close(Deadline deadline) {
 
 ChannelStats TcpChannel::stats() const {
   Lock lk(mu_);
-  ChannelStats st;
-  st.transport = "tcp";
-  st.peer = setup_.peer;
+  ChannelStats st = commonStats("tcp");
   st.session_id = setup_.session_hex;
   st.lanes = static_cast<int>(lanes_.size());
   if (flow_) st.flow = flow_->summary(Clock::now());
-  st.messages_sent = messages_sent_;
-  st.messages_received = matcher_.messagesReceived();
-  st.bytes_sent = bytes_sent_;
-  st.bytes_received = matcher_.bytesReceived();
-  st.unexpected_bytes = matcher_.unexpectedBytes();
   st.authenticated = setup_.authenticated;
   for (const auto& l : lanes_) {
     st.lane.push_back(l->stats);

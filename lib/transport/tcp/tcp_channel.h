@@ -16,12 +16,12 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/channel_impl.h"
+#include "core/framed_channel.h"
 #include "core/receive_matcher.h"
-#include "core/region_table.h"
 #include "core/send_queue.h"
 #include "core/unique_fd.h"
 #include "core/wire.h"
+#include "transport/tcp/lane_session.h"
 #include "transport/tcp/tcp_flow.h"
 
 namespace farlink::tcp {
@@ -69,45 +69,24 @@ struct Lane {
   uint64_t peer_total = 0;     // messages the peer says it sent
 };
 
-class TcpChannel final : public ChannelImpl {
+class TcpChannel final : public FramedChannel {
  public:
-  struct Setup {
-    std::vector<UniqueFd> lanes;
-    std::string peer;
-    std::string session_hex;
-    uint32_t local_chunk = 0;
-    uint32_t peer_chunk = 0;
-    bool authenticated = false;
-    ChannelOptions options;
-  };
+  using Setup = LaneSession;
   static Result<std::shared_ptr<TcpChannel>> create(Setup setup);
   ~TcpChannel() override;
 
-  Result<Request> isend(const void* data, size_t size, uint64_t tag) override;
-  Result<Request> irecv(void* data, size_t capacity, uint64_t tag) override;
-  Result<Request> iwrite(const void* local, size_t size, const RemoteKey& key,
-                         uint64_t offset) override;
-  Result<Request> iread(void* local, size_t size, const RemoteKey& key, uint64_t offset) override;
-  Status wait(RequestState& req, Deadline deadline) override;
-  Status progress(Deadline deadline) override;
   void abandon(RequestState& req, const Status& why) override;
-  Status flush(Deadline deadline) override;
   Status close(Deadline deadline) override;
   ChannelStats stats() const override;
-  std::string peer() const override { return setup_.peer; }
 
   explicit TcpChannel(Setup setup);
 
  private:
-  using Lock = std::unique_lock<std::mutex>;
-  template <typename Pred>
-  Status driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what);
   // One pass of the driver: arm work, enter the kernel (blocking up to the
   // deadline only if `block`), handle completions. Called with lk held and
   // driving_ set; drops lk while in the kernel.
-  void driveOnce(Lock& lk, Deadline deadline, bool block);
-  // Lets the driver (if any) notice new work, or drives one non-blocking pass.
-  void kick(Lock& lk);
+  void driveOnce(Lock& lk, Deadline deadline, bool block) override;
+  void wakeDriver() override;
 
   // tcp_datapath.cpp
   void armAll();
@@ -126,13 +105,10 @@ class TcpChannel final : public ChannelImpl {
   void onCloseFrame(Lane& lane);
   void retryStalled();
   void payloadDone(Lane& lane);
-  bool sendQueuesDrained() const;
   bool goodbyePending() const;
-  // tcp_rma.cpp: one-sided operations
-  Status admitRma(const char* op);
+  // one-sided frames (tcp_datapath.cpp)
   bool routeRma(Lane& lane);
   void rmaPayloadDone(Lane& lane);
-  void failRma(const Status& why);
   void fail(Status why);
   void finishFailure();
   io_uring_sqe* sqe();
@@ -147,41 +123,6 @@ class TcpChannel final : public ChannelImpl {
   unsigned next_lane_ = 0;  // rotates which lane pulls chunks first
   int ops_in_flight_ = 0;   // lane SQEs, not counting the wake read
   unsigned unsubmitted_ = 0;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool driving_ = false;
-  SendQueue sendq_;
-  ReceiveMatcher matcher_;
-
-  // One-sided operations: their payload queue, header-only control frames,
-  // and what each side still waits for.
-  struct PendingRead {
-    std::shared_ptr<RequestState> req;
-    uint8_t* local;
-    uint64_t length;
-    uint64_t received;
-  };
-  struct IncomingWrite {
-    uint64_t total;
-    uint64_t received;
-    RmaVerdict verdict;
-  };
-  SendQueue rmaq_{0};
-  std::deque<wire::FrameHeader> ctrlq_;
-  uint64_t next_rma_id_ = 0;
-  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> pending_writes_;
-  std::unordered_map<uint64_t, PendingRead> pending_reads_;
-  std::unordered_map<uint64_t, IncomingWrite> incoming_writes_;
-  uint64_t stalled_gen_ = 0;  // matcher generation the stalled lanes last tried
-  Status failed_;             // first fatal error; lanes shut down
-  bool failure_reported_ = false;
-  bool goodbye_ = false;     // no new sends; CLOSE frames go out when data is done
-  bool sendq_failed_ = false;
-  bool closed_ = false;
-  bool peer_gone_ = false;
-  uint64_t messages_sent_ = 0;
-  uint64_t bytes_sent_ = 0;
   // Channel-wide pacing and in-flight cap; null when flow control is off.
   std::unique_ptr<TcpFlow> flow_;
   flow::FlowTime now_{};  // this driver pass's time, for flow decisions

@@ -1,5 +1,6 @@
-// Client side of the TCP datapath: open every lane in parallel, run the
-// per-lane handshakes under one deadline, then hand the lanes to a channel.
+// Client side of the TCP handshake: open every lane in parallel, run the
+// per-lane handshakes under one deadline, then hand the lanes to a channel
+// (TCP), or to another datapath that bootstraps over them (UCX).
 #include <poll.h>
 
 #include <cerrno>
@@ -20,18 +21,22 @@ std::string hexOf(const uint8_t* p, size_t n) {
   return s;
 }
 
-Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOptions& o) {
+Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count,
+                                 uint32_t capabilities) {
   Deadline deadline = Clock::now() + o.connect_timeout;
   std::string peer = uri.hostPort();
   ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
-                              static_cast<uint16_t>(o.lanes), {}, {}};
+                              static_cast<uint16_t>(lane_count), capabilities, {}, {}};
   randomBytes(cfg.session.data(), cfg.session.size());
-  cfg.chunk_for_path = [&o](int fd) {
-    return TcpFlow::chunkForPath(o, fd, static_cast<uint32_t>(o.chunk_size));
-  };
+  // Plain TCP lanes may be paced (smaller chunks); a bootstrap connection
+  // for another datapath (capability bits set) carries no frames.
+  if (capabilities == 0)
+    cfg.chunk_for_path = [&o](int fd) {
+      return TcpFlow::chunkForPath(o, fd, static_cast<uint32_t>(o.chunk_size));
+    };
 
   std::vector<std::unique_ptr<ClientHandshake>> hs;
-  for (int i = 0; i < o.lanes; ++i) {
+  for (int i = 0; i < lane_count; ++i) {
     auto fd = startConnect(uri);
     if (!fd) return fd.status();
     hs.push_back(std::make_unique<ClientHandshake>(std::move(fd.value()), peer, &cfg,
@@ -59,7 +64,7 @@ Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOpt
     }
   }
 
-  TcpChannel::Setup setup;
+  LaneSession setup;
   setup.peer = peer;
   setup.session_hex = hexOf(cfg.session.data(), cfg.session.size());
   setup.local_chunk = cfg.announced_chunk.value_or(cfg.max_chunk);
@@ -73,7 +78,13 @@ Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOpt
     if (Status s = tuneLane(fd.get(), o, peer); !s) return s;
     setup.lanes.push_back(std::move(fd));
   }
-  auto ch = TcpChannel::create(std::move(setup));
+  return setup;
+}
+
+Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOptions& o) {
+  auto setup = connectLanes(uri, o, o.lanes);
+  if (!setup) return setup.status();
+  auto ch = TcpChannel::create(std::move(setup.value()));
   if (!ch) return ch.status();
   return std::shared_ptr<ChannelImpl>(std::move(ch.value()));
 }

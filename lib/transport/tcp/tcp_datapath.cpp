@@ -28,19 +28,9 @@ io_uring_sqe* TcpChannel::sqe() {
 
 void TcpChannel::armAll() {
   if (!failed_.isOk()) return;
-  if (peer_gone_ && !sendq_failed_) {
-    bool busy = false;
-    for (auto& l : lanes_) busy |= l->send_busy;
-    if (!busy) {
-      Status gone(StatusCode::kPeerClosed,
-                  "peer " + setup_.peer + " closed the channel before this operation finished");
-      sendq_.failAll(gone);
-      rmaq_.failAll(gone);
-      ctrlq_.clear();
-      failRma(gone);
-      sendq_failed_ = true;
-    }
-  }
+  bool busy = false;
+  for (auto& l : lanes_) busy |= l->send_busy;
+  failUnsentIfPeerGone(busy);
   size_t n = lanes_.size();
   for (size_t k = 0; k < n; ++k) armSend(*lanes_[(next_lane_ + k) % n]);
   next_lane_ = (next_lane_ + 1) % n;
@@ -51,10 +41,6 @@ void TcpChannel::armAll() {
     io_uring_sqe_set_data64(s, kWakeData);
     wake_armed_ = true;
   }
-}
-
-bool TcpChannel::sendQueuesDrained() const {
-  return sendq_.empty() && rmaq_.empty() && ctrlq_.empty();
 }
 
 void TcpChannel::armSend(Lane& lane) {
@@ -326,14 +312,7 @@ void TcpChannel::onCloseFrame(Lane& lane) {
     if (l->peer_total != lane.peer_total)
       return fail(Status(StatusCode::kProtocolError,
                          "peer " + setup_.peer + " announced different message totals on its lanes"));
-  if (matcher_.announced() != lane.peer_total)
-    return fail(Status(StatusCode::kProtocolError,
-                       "peer " + setup_.peer + " closed after " + std::to_string(lane.peer_total) +
-                           " messages but only " + std::to_string(matcher_.announced()) +
-                           " arrived"));
-  peer_gone_ = true;
-  goodbye_ = true;  // answer with our own goodbye so the peer's close() ends
-  matcher_.setPeerGone(Status(StatusCode::kPeerClosed, "peer " + setup_.peer + " closed the channel"));
+  if (Status s = peerGoodbye(lane.peer_total); !s) fail(s);
 }
 
 void TcpChannel::retryStalled() {
@@ -358,11 +337,25 @@ void TcpChannel::fail(Status why) {
 void TcpChannel::finishFailure() {
   if (failure_reported_) return;
   failure_reported_ = true;
-  sendq_.failAll(failed_);
-  rmaq_.failAll(failed_);
-  ctrlq_.clear();
-  failRma(failed_);
-  matcher_.failAll(failed_);
+  failQueues();
 }
+
+// One-sided frames (WRITE, READ_REQ, READ_RESP, RMA_ACK): the owner checks
+// every access against its region table before touching memory
+// (core/rma_book.h keeps the books).
+bool TcpChannel::routeRma(Lane& lane) {
+  RmaBook::Route r = rma_.route(lane.cur, rmaq_);
+  if (!r.ok) {
+    fail(Status(StatusCode::kProtocolError,
+                "peer " + setup_.peer + " on lane " + std::to_string(lane.index) + ": " + r.error));
+    return false;
+  }
+  lane.dest = r.dest;
+  lane.remaining = lane.cur.chunk_len;
+  lane.rx = Lane::RxState::kPayload;  // a header-only frame finishes at once
+  return true;
+}
+
+void TcpChannel::rmaPayloadDone(Lane& lane) { rma_.payloadDone(lane.cur, ctrlq_); }
 
 }  // namespace farlink::tcp

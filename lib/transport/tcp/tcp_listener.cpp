@@ -11,12 +11,12 @@
 #include <mutex>
 
 #include "transport/tcp/handshake.h"
+#include "transport/tcp/lane_session.h"
 #include "transport/tcp/socket_util.h"
 #include "transport/tcp/tcp_channel.h"
 
 namespace farlink::tcp {
 
-std::string hexOf(const uint8_t* p, size_t n);
 Result<std::shared_ptr<ChannelImpl>> connectTcp(const Uri& uri, const ChannelOptions& o);
 
 namespace {
@@ -35,14 +35,15 @@ struct PendingSession {
 
 class TcpListener final : public ListenerImpl {
  public:
-  TcpListener(UniqueFd fd, Uri uri, ChannelOptions o)
+  TcpListener(UniqueFd fd, Uri uri, ChannelOptions o, std::string scheme, SessionToChannel make)
       : fd_(std::move(fd)), uri_(std::move(uri)), opts_(std::move(o)),
-        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size)} {
+        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size)}, scheme_(std::move(scheme)),
+        make_(std::move(make)) {
     uri_.port = localPort(fd_.get());
   }
 
   uint16_t port() const override { return uri_.port; }
-  std::string uri() const override { return "tcp://" + uri_.hostPort(); }
+  std::string uri() const override { return scheme_ + "://" + uri_.hostPort(); }
   std::vector<Status> rejections() override {
     std::lock_guard lk(rej_mu_);
     return std::exchange(rejections_, {});
@@ -173,16 +174,17 @@ class TcpListener final : public ListenerImpl {
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
       PendingSession& s = it->second;
       if (s.have != s.first.lane_count) continue;
-      TcpChannel::Setup setup;
+      LaneSession setup;
       setup.peer = s.peer;
       setup.session_hex = hexOf(s.first.session.data(), s.first.session.size());
       setup.local_chunk = cfg_.max_chunk;
       setup.peer_chunk = s.first.max_chunk;
+      setup.capabilities = s.first.capabilities;
       setup.authenticated = !opts_.psk.empty();
       setup.options = opts_;
       setup.lanes = std::move(s.lanes);
       sessions_.erase(it);
-      auto ch = TcpChannel::create(std::move(setup));
+      auto ch = make_(std::move(setup));
       if (!ch) {
         reject(ch.status());
         return nullptr;
@@ -201,19 +203,39 @@ class TcpListener final : public ListenerImpl {
   std::vector<std::unique_ptr<ServerHandshake>> pending_;
   std::map<wire::SessionId, PendingSession> sessions_;
   std::vector<Status> rejections_;
+  std::string scheme_;
+  SessionToChannel make_;
 };
 
 }  // namespace
+
+Result<std::unique_ptr<ListenerImpl>> listenSessions(const Uri& uri, const ChannelOptions& o,
+                                                     std::string scheme, SessionToChannel make) {
+  auto fd = listenOn(uri, 1024);
+  if (!fd) return fd.status();
+  return std::unique_ptr<ListenerImpl>(
+      std::make_unique<TcpListener>(std::move(fd.value()), uri, o, std::move(scheme), std::move(make)));
+}
+
+Result<std::shared_ptr<ChannelImpl>> adoptTcp(LaneSession s) {
+  if ((s.capabilities & ~wire::kCapPsk) != 0)
+    return Status(StatusCode::kProtocolError,
+                  "peer " + s.peer + " asked for another datapath's bootstrap (HELLO capability bits " +
+                      std::to_string(s.capabilities) +
+                      ") on a tcp:// listener; connect with tcp://, or listen with that scheme or auto://");
+  auto ch = TcpChannel::create(std::move(s));
+  if (!ch) return ch.status();
+  return std::shared_ptr<ChannelImpl>(std::move(ch.value()));
+}
 
 TransportFactory tcpTransport() {
   TransportFactory f;
   f.scheme = "tcp";
   f.connect = connectTcp;
-  f.listen = [](const Uri& uri, const ChannelOptions& o) -> Result<std::unique_ptr<ListenerImpl>> {
-    auto fd = listenOn(uri, 1024);
-    if (!fd) return fd.status();
-    return std::unique_ptr<ListenerImpl>(std::make_unique<TcpListener>(std::move(fd.value()), uri, o));
+  f.listen = [](const Uri& uri, const ChannelOptions& o) {
+    return listenSessions(uri, o, "tcp", adoptTcp);
   };
+  f.adopt = adoptTcp;
   return f;
 }
 

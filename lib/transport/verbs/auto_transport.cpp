@@ -1,8 +1,12 @@
-// verbs:// registration and auto://: verbs when an RDMA device reaches the
-// peer (rdma_resolve_addr succeeds within a short timeout), TCP otherwise.
-// A fallback is logged once per process, counted (autoFallbackCount()) and
-// shown in ChannelStats::transport_reason. ChannelOptions::verbs_policy
-// (FARLINK_VERBS=required|auto|off) forbids or forces the fallback.
+// verbs:// registration and auto://: the datapaths of
+// ChannelOptions::auto_order (FARLINK_AUTO_ORDER, default verbs,ucx,tcp) are
+// tried in turn: verbs when an RDMA device reaches the peer
+// (rdma_resolve_addr succeeds within a short timeout), UCX (when built) when
+// it offers more than TCP and shared memory, TCP otherwise. A fallback to
+// TCP is logged once per process, counted (autoFallbackCount()) and shown,
+// like every choice, in ChannelStats::transport_reason.
+// ChannelOptions::verbs_policy (FARLINK_VERBS=required|auto|off) forbids
+// or forces the fallback.
 #include <fcntl.h>
 #include <poll.h>
 
@@ -10,8 +14,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <algorithm>
 #include <mutex>
+#include <vector>
 
+#include "transport/tcp/lane_session.h"
 #include "transport/verbs/verbs_connect.h"
 
 namespace farlink {
@@ -51,7 +58,7 @@ std::string probeVerbs(const Uri& uri, const ChannelOptions& o) {
   return why;
 }
 
-// A TCP channel chosen by auto://, so that stats() says why.
+// A channel chosen by auto://, so that stats() says why.
 class FallbackChannel final : public ChannelImpl {
  public:
   FallbackChannel(std::shared_ptr<ChannelImpl> inner, std::string reason)
@@ -88,13 +95,40 @@ void noteFallback(const std::string& what) {
 }
 
 Result<std::shared_ptr<ChannelImpl>> connectAuto(const Uri& uri, const ChannelOptions& o) {
-  std::string why;
-  if (o.verbs_policy == VerbsPolicy::kOff) why = "verbs disabled (FARLINK_VERBS=off)";
-  else why = probeVerbs(uri, o);
-  if (why.empty()) return connectVerbs(uri, o, "auto: an RDMA device reaches " + uri.hostPort());
+  std::vector<std::string> order;
+  if (Status s = parseAutoOrder(o.auto_order, &order); !s) return s;
+  if (o.verbs_policy == VerbsPolicy::kRequired) order = {"verbs"};
+  if (o.verbs_policy == VerbsPolicy::kOff) order = {"tcp"};
+  // Why each datapath before the chosen one was passed over.
+  std::string why = o.verbs_policy == VerbsPolicy::kOff ? "verbs disabled (FARLINK_VERBS=off)" : "";
+  auto passOver = [&](const std::string& reason) { why += (why.empty() ? "" : "; ") + reason; };
+  for (const std::string& name : order) {
+    if (name == "tcp") break;
+    if (name == "verbs") {
+      std::string no = probeVerbs(uri, o);
+      if (no.empty()) return connectVerbs(uri, o, "auto: an RDMA device reaches " + uri.hostPort());
+      passOver(no);
+      continue;
+    }
+    const TransportFactory* f = findTransport(name);
+    if (f == nullptr) continue;  // not built: auto behaves as without it
+    std::string no = f->unusable ? f->unusable(uri, o) : "";
+    if (!no.empty()) {
+      passOver(name + ": " + no);
+      continue;
+    }
+    auto ch = f->connect(uri, o);
+    if (!ch) return ch.status();
+    std::string reason = "auto: " + (why.empty() ? "" : why + "; ") + name + " chosen by FARLINK_AUTO_ORDER";
+    return std::shared_ptr<ChannelImpl>(std::make_shared<FallbackChannel>(std::move(ch.value()), reason));
+  }
   if (o.verbs_policy == VerbsPolicy::kRequired)
     return Status(StatusCode::kNotSupported,
                   "auto://" + uri.hostPort() + ": verbs is required (FARLINK_VERBS=required) but " + why);
+  if (std::find(order.begin(), order.end(), "tcp") == order.end())
+    return Status(StatusCode::kNotSupported,
+                  "auto://" + uri.hostPort() + ": no datapath of FARLINK_AUTO_ORDER=" + o.auto_order +
+                      " can serve it (" + why + "); add tcp to the order to fall back to TCP");
   noteFallback(uri.hostPort() + ": " + why);
   auto tcp = tcpTransport().connect(uri, o);
   if (!tcp) return tcp.status();
@@ -102,7 +136,9 @@ Result<std::shared_ptr<ChannelImpl>> connectAuto(const Uri& uri, const ChannelOp
 }
 
 // Listens with TCP and (when a device exists) verbs on the same port
-// number, and accepts from whichever has a channel ready.
+// number, and accepts from whichever has a channel ready. The TCP port also
+// serves datapaths that bootstrap over farlink's handshake (UCX): each
+// session goes to the datapath its HELLO names.
 class AutoListener final : public ListenerImpl {
  public:
   AutoListener(std::unique_ptr<ListenerImpl> tcp, std::unique_ptr<ListenerImpl> verbs, Uri uri)
@@ -142,7 +178,7 @@ Result<std::unique_ptr<ListenerImpl>> listenAuto(const Uri& uri, const ChannelOp
   std::unique_ptr<ListenerImpl> tcp, verbs;
   Uri at = uri;
   if (o.verbs_policy != VerbsPolicy::kRequired) {
-    auto t = tcpTransport().listen(uri, o);
+    auto t = tcp::listenSessions(uri, o, "auto", adoptSession);
     if (!t) return t.status();
     tcp = std::move(t.value());
     at.port = tcp->port();

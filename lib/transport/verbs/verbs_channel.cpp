@@ -16,11 +16,10 @@
 namespace farlink::verbs {
 
 VerbsChannel::VerbsChannel(Setup setup)
-    : setup_(std::move(setup)),
-      lanes_(setup_.lanes),
-      sendq_(setup_.local_chunk),
-      matcher_(setup_.peer, setup_.peer_chunk, setup_.options.max_unexpected_bytes),
-      rmaq_(setup_.local_chunk) {}
+    : FramedChannel(setup.peer, setup.local_chunk, setup.peer_chunk,
+                    setup.options.max_unexpected_bytes),
+      setup_(std::move(setup)),
+      lanes_(setup_.lanes) {}
 
 Result<std::shared_ptr<VerbsChannel>> VerbsChannel::create(Setup setup) {
   auto ch = std::make_shared<VerbsChannel>(std::move(setup));
@@ -39,26 +38,6 @@ VerbsChannel::~VerbsChannel() {
     fail(Status(StatusCode::kCancelled, "channel to " + setup_.peer + " was destroyed"));
   finishFailure();
   // Lanes are destroyed with setup_: QP to error, then QP, CQ, MR, PD, id.
-}
-
-template <typename Pred>
-Status VerbsChannel::driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what) {
-  while (!done()) {
-    if (!driving_) {
-      driving_ = true;
-      driveOnce(lk, deadline, true);
-      driving_ = false;
-      cv_.notify_all();
-    } else if (deadline == Deadline::max()) {
-      cv_.wait(lk);
-    } else {
-      cv_.wait_until(lk, deadline);
-    }
-    if (!done() && Clock::now() >= deadline)
-      return Status(StatusCode::kTimedOut, std::string("timed out waiting for ") + what +
-                                               " on the channel to " + setup_.peer);
-  }
-  return Status();
 }
 
 void VerbsChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
@@ -144,67 +123,10 @@ void VerbsChannel::handleCmEvents() {
   }
 }
 
-void VerbsChannel::kick(Lock& lk) {
-  if (driving_) {
-    uint64_t one = 1;
-    ssize_t w = ::write(wake_fd_.get(), &one, sizeof one);
-    (void)w;  // a full counter already means "wake up"
-    return;
-  }
-  driving_ = true;
-  driveOnce(lk, Clock::now(), false);
-  driving_ = false;
-  cv_.notify_all();
-}
-
-Result<Request> VerbsChannel::isend(const void* data, size_t size, uint64_t tag) {
-  if (tag == kAnyTag)
-    return Status(StatusCode::kInvalidArgument, "isend: kAnyTag is for receives only");
-  if (data == nullptr && size > 0)
-    return Status(StatusCode::kInvalidArgument, "isend: null buffer with a non-zero size");
-  Lock lk(mu_);
-  if (!failed_.isOk()) return failed_;
-  if (peer_gone_)
-    return Status(StatusCode::kPeerClosed, "isend: peer " + setup_.peer + " closed the channel");
-  if (goodbye_) return Status(StatusCode::kInvalidArgument, "isend on a channel that is being closed");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kSend, weak_from_this(),
-                                            const_cast<uint8_t*>(static_cast<const uint8_t*>(data)),
-                                            size, tag);
-  sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
-  ++messages_sent_;
-  bytes_sent_ += size;
-  kick(lk);
-  return Request(req);
-}
-
-Result<Request> VerbsChannel::irecv(void* data, size_t capacity, uint64_t tag) {
-  if (data == nullptr && capacity > 0)
-    return Status(StatusCode::kInvalidArgument, "irecv: null buffer with a non-zero capacity");
-  Lock lk(mu_);
-  if (!failed_.isOk()) return failed_;
-  if (closed_) return Status(StatusCode::kInvalidArgument, "irecv on a closed channel");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv, weak_from_this(),
-                                            static_cast<uint8_t*>(data), capacity, tag);
-  matcher_.post(req);
-  kick(lk);
-  return Request(req);
-}
-
-Status VerbsChannel::wait(RequestState& req, Deadline deadline) {
-  Lock lk(mu_);
-  if (Status s = driveUntil(lk, deadline, [&] { return req.done(); }, "a request"); !s) return s;
-  return req.status();
-}
-
-Status VerbsChannel::progress(Deadline deadline) {
-  Lock lk(mu_);
-  if (!driving_) {
-    driving_ = true;
-    driveOnce(lk, deadline, deadline > Clock::now());
-    driving_ = false;
-    cv_.notify_all();
-  }
-  return failed_;
+void VerbsChannel::wakeDriver() {
+  uint64_t one = 1;
+  ssize_t w = ::write(wake_fd_.get(), &one, sizeof one);
+  (void)w;  // a full counter already means "wake up"
 }
 
 void VerbsChannel::abandon(RequestState& req, const Status& why) {
@@ -217,31 +139,11 @@ void VerbsChannel::abandon(RequestState& req, const Status& why) {
   finishFailure();  // the NIC only ever touches our slots, never req's buffer
 }
 
-Status VerbsChannel::flush(Deadline deadline) {
-  Lock lk(mu_);
-  Status s = driveUntil(lk, deadline, [&] { return sendQueuesDrained() || !failed_.isOk(); },
-                        "sends to drain");
-  return s.isOk() ? failed_ : s;
-}
-
 Status VerbsChannel::close(Deadline deadline) {
   Lock lk(mu_);
   if (closed_) return Status();
-  goodbye_ = true;
-  auto all = [&](auto pred) {
-    for (auto& l : lanes_)
-      if (!pred(*l)) return false;
-    return true;
-  };
-  // Remaining data, then a CLOSE frame on every lane; then the peer's own
-  // CLOSEs, so that disconnecting cannot cut off anything it still sends.
-  Status s = driveUntil(lk, deadline, [&] {
-    return !failed_.isOk() || all([](const Lane& l) { return l.close_frame_sent; });
-  }, "pending sends and goodbye frames");
-  if (s.isOk())
-    s = driveUntil(lk, deadline, [&] {
-      return !failed_.isOk() || all([](const Lane& l) { return l.peer_closed; });
-    }, "the peer to close its side");
+  // Disconnecting waits for both sides' CLOSEs on every lane.
+  Status s = exchangeGoodbyes(lk, deadline, lanes_);
   if (s.code() == StatusCode::kTimedOut) s = Status(s.code(), s.message() + " (" + laneStates() + ")");
   Status result = failed_.isOk() ? s : failed_;
   if (failed_.isOk())
@@ -272,17 +174,10 @@ std::string VerbsChannel::laneStates() const {
 
 ChannelStats VerbsChannel::stats() const {
   Lock lk(mu_);
-  ChannelStats st;
-  st.transport = "verbs";
+  ChannelStats st = commonStats("verbs");
   st.transport_reason = setup_.fallback_reason;
-  st.peer = setup_.peer;
   st.session_id = setup_.session_hex;
   st.lanes = static_cast<int>(lanes_.size());
-  st.messages_sent = messages_sent_;
-  st.messages_received = matcher_.messagesReceived();
-  st.bytes_sent = bytes_sent_;
-  st.bytes_received = matcher_.bytesReceived();
-  st.unexpected_bytes = matcher_.unexpectedBytes();
   st.authenticated = setup_.authenticated;
   for (const auto& l : lanes_) st.lane.push_back(l->stats);
   return st;
@@ -303,11 +198,7 @@ void VerbsChannel::fail(Status why) {
 void VerbsChannel::finishFailure() {
   if (failure_reported_ || failed_.isOk()) return;
   failure_reported_ = true;
-  sendq_.failAll(failed_);
-  rmaq_.failAll(failed_);
-  ctrlq_.clear();
-  failRma(failed_);
-  matcher_.failAll(failed_);
+  failQueues();
   for (auto& l : lanes_) l->slot_chunk.assign(kSendSlots, std::nullopt);
 }
 

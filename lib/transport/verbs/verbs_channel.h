@@ -4,7 +4,8 @@
 // receives posted, the peer starts with that many credits and each SEND
 // carries, as immediate data, the slots this side has re-posted since.
 // Setup, API and the driver loop live in verbs_channel.cpp; the per-frame
-// path in verbs_datapath.cpp; one-sided operations in verbs_rma.cpp.
+// path (and one-sided frames) in verbs_datapath.cpp; what every datapath
+// shares in core/framed_channel.h.
 #pragma once
 
 #include <condition_variable>
@@ -15,16 +16,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/channel_impl.h"
-#include "core/receive_matcher.h"
-#include "core/region_table.h"
-#include "core/send_queue.h"
+#include "core/framed_channel.h"
 #include "core/unique_fd.h"
 #include "transport/verbs/verbs_lane.h"
 
 namespace farlink::verbs {
 
-class VerbsChannel final : public ChannelImpl {
+class VerbsChannel final : public FramedChannel {
  public:
   struct Setup {
     UniqueEventChannel events;  // every lane's cm id reports here
@@ -40,31 +38,19 @@ class VerbsChannel final : public ChannelImpl {
   static Result<std::shared_ptr<VerbsChannel>> create(Setup setup);
   ~VerbsChannel() override;
 
-  Result<Request> isend(const void* data, size_t size, uint64_t tag) override;
-  Result<Request> irecv(void* data, size_t capacity, uint64_t tag) override;
-  Result<Request> iwrite(const void* local, size_t size, const RemoteKey& key,
-                         uint64_t offset) override;
-  Result<Request> iread(void* local, size_t size, const RemoteKey& key, uint64_t offset) override;
-  Status wait(RequestState& req, Deadline deadline) override;
-  Status progress(Deadline deadline) override;
   void abandon(RequestState& req, const Status& why) override;
-  Status flush(Deadline deadline) override;
   Status close(Deadline deadline) override;
   ChannelStats stats() const override;
-  std::string peer() const override { return setup_.peer; }
 
   explicit VerbsChannel(Setup setup);
 
  private:
-  using Lock = std::unique_lock<std::mutex>;
-  template <typename Pred>
-  Status driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what);
   // One pass: reap completions, consume frames, post sends; then, if
   // nothing moved and `block`, sleep on the completion channels (or spin in
   // busy-poll mode) up to the deadline. Drops lk while sleeping.
-  void driveOnce(Lock& lk, Deadline deadline, bool block);
+  void driveOnce(Lock& lk, Deadline deadline, bool block) override;
+  void wakeDriver() override;
   bool step();
-  void kick(Lock& lk);
   void sleep(Lock& lk, Deadline deadline);
   void handleCmEvents();
   std::string laneStates() const;
@@ -80,12 +66,9 @@ class VerbsChannel final : public ChannelImpl {
   void armAll();
   void armSend(Lane& lane);
   bool sendFrame(Lane& lane, const wire::FrameHeader& h, const uint8_t* payload);
-  bool sendQueuesDrained() const;
-  // verbs_rma.cpp
-  Status admitRma(const char* op);
+  // one-sided frames (verbs_datapath.cpp)
   bool routeRma(Lane& lane, uint8_t** dest);
   void rmaPayloadDone(Lane& lane);
-  void failRma(const Status& why);
 
   void fail(Status why);
   void finishFailure();
@@ -96,39 +79,6 @@ class VerbsChannel final : public ChannelImpl {
   bool busy_poll_ = false;
   uint32_t spins_ = 0;  // busy-poll iterations, to space out the syscalls
   unsigned next_lane_ = 0;
-
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool driving_ = false;
-  SendQueue sendq_;
-  ReceiveMatcher matcher_;
-
-  struct PendingRead {
-    std::shared_ptr<RequestState> req;
-    uint8_t* local;
-    uint64_t length;
-    uint64_t received;
-  };
-  struct IncomingWrite {
-    uint64_t total;
-    uint64_t received;
-    RmaVerdict verdict;
-  };
-  SendQueue rmaq_;
-  std::deque<wire::FrameHeader> ctrlq_;
-  uint64_t next_rma_id_ = 0;
-  std::unordered_map<uint64_t, std::shared_ptr<RequestState>> pending_writes_;
-  std::unordered_map<uint64_t, PendingRead> pending_reads_;
-  std::unordered_map<uint64_t, IncomingWrite> incoming_writes_;
-  uint64_t stalled_gen_ = 0;
-  Status failed_;
-  bool failure_reported_ = false;
-  bool goodbye_ = false;
-  bool sendq_failed_ = false;
-  bool closed_ = false;
-  bool peer_gone_ = false;
-  uint64_t messages_sent_ = 0;
-  uint64_t bytes_sent_ = 0;
 };
 
 }  // namespace farlink::verbs

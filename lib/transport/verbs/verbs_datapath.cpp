@@ -159,13 +159,7 @@ void VerbsChannel::onCloseFrame(Lane& lane) {
     if (l->peer_total != lane.peer_total)
       return fail(Status(StatusCode::kProtocolError,
                          "peer " + setup_.peer + " announced different message totals on its lanes"));
-  if (matcher_.announced() != lane.peer_total)
-    return fail(Status(StatusCode::kProtocolError,
-                       "peer " + setup_.peer + " closed after " + std::to_string(lane.peer_total) +
-                           " messages but only " + std::to_string(matcher_.announced()) + " arrived"));
-  peer_gone_ = true;
-  goodbye_ = true;  // answer with our own goodbye so the peer's close() ends
-  matcher_.setPeerGone(Status(StatusCode::kPeerClosed, "peer " + setup_.peer + " closed the channel"));
+  if (Status s = peerGoodbye(lane.peer_total); !s) fail(s);
 }
 
 void VerbsChannel::retryStalled() {
@@ -179,27 +173,13 @@ void VerbsChannel::retryStalled() {
   }
 }
 
-bool VerbsChannel::sendQueuesDrained() const {
-  return sendq_.empty() && rmaq_.empty() && ctrlq_.empty();
-}
-
 void VerbsChannel::armAll() {
   if (!failed_.isOk()) return;
-  if (peer_gone_ && !sendq_failed_) {
-    Status gone(StatusCode::kPeerClosed,
-                "peer " + setup_.peer + " closed the channel before this operation finished");
-    // Chunks already on the wire finish normally; the rest cannot go.
-    bool busy = false;
-    for (auto& l : lanes_)
-      for (auto& c : l->slot_chunk) busy |= c.has_value();
-    if (!busy) {
-      sendq_.failAll(gone);
-      rmaq_.failAll(gone);
-      ctrlq_.clear();
-      failRma(gone);
-      sendq_failed_ = true;
-    }
-  }
+  // Chunks already on the wire finish normally; the rest cannot go.
+  bool busy = false;
+  for (auto& l : lanes_)
+    for (auto& c : l->slot_chunk) busy |= c.has_value();
+  failUnsentIfPeerGone(busy);
   size_t n = lanes_.size();
   for (size_t k = 0; k < n && failed_.isOk(); ++k) armSend(*lanes_[(next_lane_ + k) % n]);
   next_lane_ = (next_lane_ + 1) % n;
@@ -273,4 +253,19 @@ void VerbsChannel::armSend(Lane& lane) {
   }
 }
 
+// One-sided frames (WRITE, READ_REQ, READ_RESP, RMA_ACK): the owner checks
+// every access against its region table before touching memory
+// (core/rma_book.h keeps the books).
+bool VerbsChannel::routeRma(Lane& lane, uint8_t** dest) {
+  RmaBook::Route r = rma_.route(lane.cur, rmaq_);
+  if (!r.ok) {
+    fail(Status(StatusCode::kProtocolError,
+                "peer " + setup_.peer + " on lane " + std::to_string(lane.index) + ": " + r.error));
+    return false;
+  }
+  *dest = r.dest;
+  return true;
+}
+
+void VerbsChannel::rmaPayloadDone(Lane& lane) { rma_.payloadDone(lane.cur, ctrlq_); }
 }  // namespace farlink::verbs

@@ -1,0 +1,159 @@
+#include "core/framed_channel.h"
+
+namespace farlink {
+
+FramedChannel::FramedChannel(std::string peer, uint32_t local_chunk, uint32_t peer_chunk,
+                             size_t max_unexpected)
+    : peer_(std::move(peer)),
+      sendq_(local_chunk),
+      matcher_(peer_, peer_chunk, max_unexpected),
+      rmaq_(local_chunk),
+      rma_(peer_) {}
+
+void FramedChannel::kick(Lock& lk) {
+  if (driving_) return wakeDriver();
+  driving_ = true;
+  driveOnce(lk, Clock::now(), false);
+  driving_ = false;
+  cv_.notify_all();
+}
+
+Result<Request> FramedChannel::isend(const void* data, size_t size, uint64_t tag) {
+  if (tag == kAnyTag)
+    return Status(StatusCode::kInvalidArgument, "isend: kAnyTag is for receives only");
+  if (data == nullptr && size > 0)
+    return Status(StatusCode::kInvalidArgument, "isend: null buffer with a non-zero size");
+  Lock lk(mu_);
+  if (!failed_.isOk()) return failed_;
+  if (peer_gone_)
+    return Status(StatusCode::kPeerClosed, "isend: peer " + peer_ + " closed the channel");
+  if (goodbye_)
+    return Status(StatusCode::kInvalidArgument, "isend on a channel that is being closed");
+  auto req = std::make_shared<RequestState>(RequestState::Kind::kSend, weak_from_this(),
+                                            const_cast<uint8_t*>(static_cast<const uint8_t*>(data)),
+                                            size, tag);
+  sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
+  ++messages_sent_;
+  bytes_sent_ += size;
+  kick(lk);
+  return Request(req);
+}
+
+Result<Request> FramedChannel::irecv(void* data, size_t capacity, uint64_t tag) {
+  if (data == nullptr && capacity > 0)
+    return Status(StatusCode::kInvalidArgument, "irecv: null buffer with a non-zero capacity");
+  Lock lk(mu_);
+  if (!failed_.isOk()) return failed_;
+  if (closed_) return Status(StatusCode::kInvalidArgument, "irecv on a closed channel");
+  auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv, weak_from_this(),
+                                            static_cast<uint8_t*>(data), capacity, tag);
+  matcher_.post(req);
+  kick(lk);
+  return Request(req);
+}
+
+Status FramedChannel::admitRma(const char* op) {
+  if (!failed_.isOk()) return failed_;
+  if (peer_gone_)
+    return Status(StatusCode::kPeerClosed,
+                  std::string(op) + ": peer " + peer_ + " closed the channel");
+  if (goodbye_)
+    return Status(StatusCode::kInvalidArgument, std::string(op) + " on a closing channel");
+  return rma_.admit(op);
+}
+
+Result<Request> FramedChannel::iwrite(const void* local, size_t size, const RemoteKey& key,
+                                      uint64_t offset) {
+  Lock lk(mu_);
+  if (Status s = admitRma("write"); !s) return s;
+  auto req = rma_.startWrite(weak_from_this(), local, size, key, offset, rmaq_);
+  kick(lk);
+  return Request(req);
+}
+
+Result<Request> FramedChannel::iread(void* local, size_t size, const RemoteKey& key,
+                                     uint64_t offset) {
+  Lock lk(mu_);
+  if (Status s = admitRma("read"); !s) return s;
+  auto req = rma_.startRead(weak_from_this(), local, size, key, offset, ctrlq_);
+  kick(lk);
+  return Request(req);
+}
+
+Status FramedChannel::wait(RequestState& req, Deadline deadline) {
+  Lock lk(mu_);
+  if (Status s = driveUntil(
+          lk, deadline, [&] { return req.done(); }, "a request");
+      !s)
+    return s;
+  return req.status();
+}
+
+Status FramedChannel::progress(Deadline deadline) {
+  Lock lk(mu_);
+  if (!driving_) {
+    driving_ = true;
+    driveOnce(lk, deadline, deadline > Clock::now());
+    driving_ = false;
+    cv_.notify_all();
+  }
+  return failed_;
+}
+
+Status FramedChannel::flush(Deadline deadline) {
+  Lock lk(mu_);
+  Status s = driveUntil(
+      lk, deadline, [&] { return sendQueuesDrained() || !failed_.isOk(); }, "sends to drain");
+  return s.isOk() ? failed_ : s;
+}
+
+ChannelStats FramedChannel::commonStats(std::string transport) const {
+  ChannelStats st;
+  st.transport = std::move(transport);
+  st.peer = peer_;
+  st.messages_sent = messages_sent_;
+  st.messages_received = matcher_.messagesReceived();
+  st.bytes_sent = bytes_sent_;
+  st.bytes_received = matcher_.bytesReceived();
+  st.unexpected_bytes = matcher_.unexpectedBytes();
+  return st;
+}
+
+bool FramedChannel::sendQueuesDrained() const {
+  return sendq_.empty() && rmaq_.empty() && ctrlq_.empty();
+}
+
+Status FramedChannel::protocolError(const std::string& where, const std::string& what) const {
+  return Status(StatusCode::kProtocolError, "peer " + peer_ + where + ": " + what);
+}
+
+Status FramedChannel::peerGoodbye(uint64_t total) {
+  if (matcher_.announced() != total)
+    return protocolError("", "closed after " + std::to_string(total) + " messages but only " +
+                                 std::to_string(matcher_.announced()) + " arrived");
+  peer_gone_ = true;
+  goodbye_ = true;  // answer with our own goodbye so the peer's close() ends
+  matcher_.setPeerGone(Status(StatusCode::kPeerClosed, "peer " + peer_ + " closed the channel"));
+  return Status();
+}
+
+void FramedChannel::failUnsentIfPeerGone(bool chunks_in_flight) {
+  if (!peer_gone_ || sendq_failed_ || chunks_in_flight) return;
+  Status gone(StatusCode::kPeerClosed,
+              "peer " + peer_ + " closed the channel before this operation finished");
+  sendq_.failAll(gone);
+  rmaq_.failAll(gone);
+  ctrlq_.clear();
+  rma_.failAll(gone);
+  sendq_failed_ = true;
+}
+
+void FramedChannel::failQueues() {
+  sendq_.failAll(failed_);
+  rmaq_.failAll(failed_);
+  ctrlq_.clear();
+  rma_.failAll(failed_);
+  matcher_.failAll(failed_);
+}
+
+}  // namespace farlink

@@ -1,0 +1,131 @@
+// What the tcp, verbs and ucx channels share: farlink frames over lanes.
+// The public operations (isend/irecv/iwrite/iread/wait/progress/flush), the
+// driver protocol (one caller thread drives the datapath, others wait on
+// cv_ and wake it), and the frame-level state every datapath keeps: send
+// queues, the receive matcher, the RMA books and the goodbye flags.
+// A datapath implements driveOnce() (one pass of its I/O) and wakeDriver(),
+// and the lane-level work (posting frames, consuming them).
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <type_traits>
+
+#include "core/channel_impl.h"
+#include "core/receive_matcher.h"
+#include "core/request_state.h"
+#include "core/rma_book.h"
+#include "core/send_queue.h"
+#include "core/wire.h"
+
+namespace farlink {
+
+class FramedChannel : public ChannelImpl {
+ public:
+  FramedChannel(std::string peer, uint32_t local_chunk, uint32_t peer_chunk, size_t max_unexpected);
+
+  Result<Request> isend(const void* data, size_t size, uint64_t tag) override;
+  Result<Request> irecv(void* data, size_t capacity, uint64_t tag) override;
+  Result<Request> iwrite(const void* local, size_t size, const RemoteKey& key,
+                         uint64_t offset) override;
+  Result<Request> iread(void* local, size_t size, const RemoteKey& key, uint64_t offset) override;
+  Status wait(RequestState& req, Deadline deadline) override;
+  Status progress(Deadline deadline) override;
+  Status flush(Deadline deadline) override;
+  std::string peer() const override { return peer_; }
+
+ protected:
+  using Lock = std::unique_lock<std::mutex>;
+
+  // One pass of the datapath's I/O, called with lk held and driving_ set;
+  // may drop lk while it sleeps (up to the deadline, only if `block`).
+  virtual void driveOnce(Lock& lk, Deadline deadline, bool block) = 0;
+  // Makes a driver sleeping in driveOnce look again (called with lk held).
+  virtual void wakeDriver() = 0;
+
+  // Drives (or waits for the driver) until done() or the deadline.
+  template <typename Pred>
+  Status driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what) {
+    while (!done()) {
+      if (!driving_) {
+        driving_ = true;
+        driveOnce(lk, deadline, true);
+        driving_ = false;
+        cv_.notify_all();
+      } else if (deadline == Deadline::max()) {
+        cv_.wait(lk);
+      } else {
+        cv_.wait_until(lk, deadline);
+      }
+      if (!done() && Clock::now() >= deadline)
+        return Status(StatusCode::kTimedOut,
+                      std::string("timed out waiting for ") + what + " on the channel to " + peer_);
+    }
+    return Status();
+  }
+  // The first half of a graceful close: remaining data, then a CLOSE frame
+  // on every lane (each lane's close_frame_sent), then the peer's own CLOSEs
+  // (peer_closed), so that tearing down cannot cut off anything either side
+  // still sends. `lanes`: the datapath's lanes (pointers).
+  template <typename Lanes>
+  Status exchangeGoodbyes(Lock& lk, Deadline deadline, const Lanes& lanes) {
+    goodbye_ = true;
+    auto all = [&](auto flag) {
+      for (const auto& l : lanes)
+        if (!((*l).*flag)) return false;
+      return true;
+    };
+    using Lane = std::remove_cvref_t<decltype(*lanes.front())>;
+    Status s = driveUntil(
+        lk, deadline, [&] { return !failed_.isOk() || all(&Lane::close_frame_sent); },
+        "pending sends and goodbye frames");
+    if (s.isOk())
+      s = driveUntil(
+          lk, deadline, [&] { return !failed_.isOk() || all(&Lane::peer_closed); },
+          "the peer to close its side");
+    return s;
+  }
+  // The statistics every datapath reports the same way (caller holds mu_).
+  ChannelStats commonStats(std::string transport) const;
+  // New work: lets the driver (if any) notice, or drives one non-blocking pass.
+  void kick(Lock& lk);
+  bool sendQueuesDrained() const;
+  // The peer's CLOSE arrived on every lane, announcing `total` messages:
+  // checks the count (an error to fail the channel with), then stops sends
+  // and answers with our own goodbye.
+  [[nodiscard]] Status peerGoodbye(uint64_t total);
+  // Once the peer said goodbye, what was not handed to the datapath yet can
+  // never go; fails it (once no chunk is in flight: those finish normally).
+  void failUnsentIfPeerGone(bool chunks_in_flight);
+  // Fails every queued operation and pending receive with failed_.
+  void failQueues();
+  Status protocolError(const std::string& where, const std::string& what) const;
+
+  const std::string peer_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool driving_ = false;
+  SendQueue sendq_;
+  ReceiveMatcher matcher_;
+  // One-sided operations: their payload queue, header-only control frames,
+  // and what each side still waits for.
+  SendQueue rmaq_;
+  std::deque<wire::FrameHeader> ctrlq_;
+  RmaBook rma_;
+  uint64_t stalled_gen_ = 0;  // matcher generation the stalled lanes last tried
+  Status failed_;             // first fatal error
+  bool failure_reported_ = false;
+  bool goodbye_ = false;  // no new sends; CLOSE frames go out when data is done
+  bool sendq_failed_ = false;
+  bool closed_ = false;
+  bool peer_gone_ = false;
+  uint64_t messages_sent_ = 0;
+  uint64_t bytes_sent_ = 0;
+
+ private:
+  Status admitRma(const char* op);
+};
+
+}  // namespace farlink

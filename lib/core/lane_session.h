@@ -1,0 +1,29 @@
+// What farlink's TCP handshake produces: authenticated sockets of one
+// session and what both ends announced. The TCP datapath turns it into a
+// channel of TCP lanes; datapaths that bootstrap over the handshake (UCX)
+// keep one socket for their wireup. In core so that the registry can hand a
+// session to whichever datapath its HELLO names (auto:// serves several on
+// one port).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/unique_fd.h"
+#include "farlink/options.h"
+
+namespace farlink {
+
+struct LaneSession {
+  std::vector<UniqueFd> lanes;  // in lane order, handshake done, tuned
+  std::string peer;
+  std::string session_hex;
+  uint32_t local_chunk = 0;
+  uint32_t peer_chunk = 0;
+  uint32_t capabilities = 0;  // the client's HELLO capability bits
+  bool authenticated = false;
+  ChannelOptions options;
+};
+
+}  // namespace farlink
