@@ -1,5 +1,9 @@
 #include "core/framed_channel.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+
 namespace farlink {
 
 FramedChannel::FramedChannel(std::string peer, uint32_t local_chunk, uint32_t peer_chunk,
@@ -154,6 +158,22 @@ void FramedChannel::failQueues() {
   ctrlq_.clear();
   rma_.failAll(failed_);
   matcher_.failAll(failed_);
+}
+
+void FramedChannel::pollUnlocked(Lock& lk, std::vector<pollfd>& fds, Deadline deadline) {
+  int ms = -1;
+  if (deadline != Deadline::max()) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, INT32_MAX));
+  }
+  lk.unlock();
+  ::poll(fds.data(), fds.size(), ms);
+  lk.lock();
+  if (fds[0].revents & POLLIN) {
+    uint64_t v = 0;
+    ssize_t r = ::read(fds[0].fd, &v, sizeof v);
+    (void)r;  // a wake-up either way
+  }
 }
 
 }  // namespace farlink

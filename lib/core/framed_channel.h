@@ -7,11 +7,14 @@
 // and the lane-level work (posting frames, consuming them).
 #pragma once
 
+#include <poll.h>
+
 #include <condition_variable>
 #include <deque>
 #include <mutex>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "core/channel_impl.h"
 #include "core/receive_matcher.h"
@@ -87,6 +90,19 @@ class FramedChannel : public ChannelImpl {
           "the peer to close its side");
     return s;
   }
+  // Lanes stalled on a frame the matcher could not place get another try
+  // whenever the matcher moved on (a receive posted, a message finished):
+  // `retry(lane)` re-runs one lane's consumer; repeats while that moves it.
+  template <typename Lanes, typename Retry>
+  void retryStalledLanes(Lanes& lanes, Retry retry) {
+    while (matcher_.generation() != stalled_gen_ && failed_.isOk()) {
+      stalled_gen_ = matcher_.generation();
+      for (auto& l : lanes) retry(*l);
+    }
+  }
+  // Sleeps in poll(2) on `fds` (fds[0]: the eventfd other threads wake the
+  // driver with; drained here) until an event or the deadline, lk dropped.
+  void pollUnlocked(Lock& lk, std::vector<pollfd>& fds, Deadline deadline);
   // The statistics every datapath reports the same way (caller holds mu_).
   ChannelStats commonStats(std::string transport) const;
   // New work: lets the driver (if any) notice, or drives one non-blocking pass.

@@ -316,11 +316,9 @@ void TcpChannel::onCloseFrame(Lane& lane) {
 }
 
 void TcpChannel::retryStalled() {
-  while (matcher_.generation() != stalled_gen_ && failed_.isOk()) {
-    stalled_gen_ = matcher_.generation();
-    for (auto& l : lanes_)
-      if (l->rx == Lane::RxState::kStalled && routeCurrent(*l)) parse(*l);
-  }
+  retryStalledLanes(lanes_, [&](Lane& l) {
+    if (l.rx == Lane::RxState::kStalled && routeCurrent(l)) parse(l);
+  });
 }
 
 void TcpChannel::fail(Status why) {

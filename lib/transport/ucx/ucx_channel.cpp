@@ -157,19 +157,7 @@ void UcxChannel::sleep(Lock& lk, Deadline deadline) {
   }
   std::vector<pollfd> pfds{{wake_fd_.get(), POLLIN, 0}, {efd_, POLLIN, 0}};
   if (!bootstrap_eof_) pfds.push_back({setup_.bootstrap.get(), POLLIN, 0});
-  int ms = -1;
-  if (deadline != Deadline::max()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, INT32_MAX));
-  }
-  lk.unlock();
-  ::poll(pfds.data(), pfds.size(), ms);
-  lk.lock();
-  if (pfds[0].revents & POLLIN) {
-    uint64_t v = 0;
-    ssize_t r = ::read(wake_fd_.get(), &v, sizeof v);
-    (void)r;
-  }
+  pollUnlocked(lk, pfds, deadline);
   if (pfds.size() > 2 && pfds[2].revents != 0) bootstrap_readable_ = true;
 }
 

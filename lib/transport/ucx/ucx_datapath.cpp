@@ -281,14 +281,11 @@ void UcxChannel::onCloseFrame(Lane& lane) {
 }
 
 void UcxChannel::retryStalled() {
-  while (matcher_.generation() != stalled_gen_ && failed_.isOk()) {
-    stalled_gen_ = matcher_.generation();
-    for (auto& l : lanes_) {
-      if (!l->stalled) continue;
-      l->stalled = false;
-      consume(*l);
-    }
-  }
+  retryStalledLanes(lanes_, [&](Lane& l) {
+    if (!l.stalled) return;
+    l.stalled = false;
+    consume(l);
+  });
 }
 
 void UcxChannel::armAll() {

@@ -83,19 +83,7 @@ void VerbsChannel::sleep(Lock& lk, Deadline deadline) {
   if (step()) return;  // arrived between the last poll and arming
   std::vector<pollfd> pfds{{wake_fd_.get(), POLLIN, 0}, {setup_.events->fd, POLLIN, 0}};
   for (auto& l : lanes_) pfds.push_back({l->comp->fd, POLLIN, 0});
-  int ms = -1;
-  if (deadline != Deadline::max()) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, INT32_MAX));
-  }
-  lk.unlock();
-  ::poll(pfds.data(), pfds.size(), ms);
-  lk.lock();
-  if (pfds[0].revents & POLLIN) {
-    uint64_t v = 0;
-    ssize_t r = ::read(wake_fd_.get(), &v, sizeof v);
-    (void)r;
-  }
+  pollUnlocked(lk, pfds, deadline);
   for (size_t i = 0; i < lanes_.size(); ++i)
     if (pfds[i + 2].revents & POLLIN) drainCqEvents(*lanes_[i]);
 }
