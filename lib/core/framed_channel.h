@@ -100,6 +100,19 @@ class FramedChannel : public ChannelImpl {
       for (auto& l : lanes) retry(*l);
     }
   }
+  // The peer's CLOSE arrived on `lane`, announcing `total` messages. Once
+  // every lane has one, checks that they agree and answers (peerGoodbye).
+  // Returns an error to fail the channel with, or OK.
+  template <typename Lanes, typename Lane>
+  [[nodiscard]] Status closeFrameOn(const Lanes& lanes, Lane& lane, uint64_t total) {
+    lane.peer_closed = true;
+    lane.peer_total = total;
+    for (const auto& l : lanes)
+      if (!(*l).peer_closed) return Status();
+    for (const auto& l : lanes)
+      if ((*l).peer_total != total) return protocolError("", "announced different message totals on its lanes");
+    return peerGoodbye(total);
+  }
   // Sleeps in poll(2) on `fds` (fds[0]: the eventfd other threads wake the
   // driver with; drained here) until an event or the deadline, lk dropped.
   void pollUnlocked(Lock& lk, std::vector<pollfd>& fds, Deadline deadline);

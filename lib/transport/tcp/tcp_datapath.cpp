@@ -304,15 +304,7 @@ void TcpChannel::payloadDone(Lane& lane) {
 }
 
 void TcpChannel::onCloseFrame(Lane& lane) {
-  lane.peer_closed = true;
-  lane.peer_total = lane.cur.msg_seq;
-  for (auto& l : lanes_)
-    if (!l->peer_closed) return;
-  for (auto& l : lanes_)
-    if (l->peer_total != lane.peer_total)
-      return fail(Status(StatusCode::kProtocolError,
-                         "peer " + setup_.peer + " announced different message totals on its lanes"));
-  if (Status s = peerGoodbye(lane.peer_total); !s) fail(s);
+  if (Status s = closeFrameOn(lanes_, lane, lane.cur.msg_seq); !s) fail(s);
 }
 
 void TcpChannel::retryStalled() {

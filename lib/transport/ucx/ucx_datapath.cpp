@@ -270,14 +270,7 @@ void UcxChannel::fetchDone(FetchOp& op, ucs_status_t status) {
 }
 
 void UcxChannel::onCloseFrame(Lane& lane) {
-  lane.peer_closed = true;
-  lane.peer_total = lane.rxq.front().h.msg_seq;
-  for (auto& l : lanes_)
-    if (!l->peer_closed) return;
-  for (auto& l : lanes_)
-    if (l->peer_total != lane.peer_total)
-      return failProtocol(nullptr, "announced different message totals on its lanes");
-  if (Status s = peerGoodbye(lane.peer_total); !s) fail(s);
+  if (Status s = closeFrameOn(lanes_, lane, lane.rxq.front().h.msg_seq); !s) fail(s);
 }
 
 void UcxChannel::retryStalled() {

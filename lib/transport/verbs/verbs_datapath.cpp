@@ -151,15 +151,7 @@ void VerbsChannel::deliverPayload(Lane& lane, const uint8_t* payload, uint8_t* d
 }
 
 void VerbsChannel::onCloseFrame(Lane& lane) {
-  lane.peer_closed = true;
-  lane.peer_total = lane.cur.msg_seq;
-  for (auto& l : lanes_)
-    if (!l->peer_closed) return;
-  for (auto& l : lanes_)
-    if (l->peer_total != lane.peer_total)
-      return fail(Status(StatusCode::kProtocolError,
-                         "peer " + setup_.peer + " announced different message totals on its lanes"));
-  if (Status s = peerGoodbye(lane.peer_total); !s) fail(s);
+  if (Status s = closeFrameOn(lanes_, lane, lane.cur.msg_seq); !s) fail(s);
 }
 
 void VerbsChannel::retryStalled() {
