@@ -33,6 +33,11 @@ Result<RunOutcome> runBwClient(Channel& ch, ControlPoller& down, const TestSpec&
   SendWindow tx(ch, kTagData, spec.size, spec.depth, spec.verify(), kSeedUp);
   std::optional<RecvWindow> rx;
   if (bidir) rx.emplace(ch, kTagDataBack, spec.size, spec.depth, spec.verify(), kSeedDown);
+  // Receives go up before the run can start (as perftest pre-posts): a
+  // message that finds none is staged and copied, and the sender, whose
+  // isends complete into the kernel, then stays that far ahead for the rest
+  // of the run, so every later message pays the copy too.
+  if (rx) FL_TRY(rx->post());
   FL_TRY(requestRun(ch, down, spec));
   if (rx) rx->startClock();
   const auto deadline = Clock::now() + std::chrono::milliseconds(spec.duration_ms);
@@ -101,6 +106,7 @@ Result<RunOutcome> runBwServer(Channel& ch, ControlPoller& up, const TestSpec& s
   RecvWindow rx(ch, kTagData, spec.size, spec.depth, spec.verify(), kSeedUp);
   std::optional<SendWindow> tx;
   if (bidir) tx.emplace(ch, kTagDataBack, spec.size, spec.depth, spec.verify(), kSeedDown);
+  FL_TRY(rx.post());  // before the client may send: see runBwClient
   FL_TRY(acceptRun(ch));
   rx.startClock();
   uint64_t tx_limit = spec.iters ? spec.iters : kNoLimit;
