@@ -104,16 +104,18 @@ int senderStall(const NcclNetV8& net) {
   PEER_CHECK(buf.data() != nullptr, 2, "mmap of 1 GiB failed");
   void* mh = nullptr;
   PEER_CHECK(net.regMr(comm, buf.data(), kHugeMessage, kNcclPtrHost, &mh) == 0, 3, "regMr failed");
+  // Ready first: the isend waits for the parent's receive to be announced.
+  PEER_CHECK(writeFull(kChildOut, "R", 1), 2, "cannot tell the parent");
   void* req = nullptr;
   int rc =
       isendRetry(net, comm, buf.data(), static_cast<int>(kHugeMessage - 1), 1, mh, &req, kStep);
   PEER_CHECK(rc == 0, 3, "isend returned %d", rc);
-  PEER_CHECK(writeFull(kChildOut, "R", 1), 2, "cannot tell the parent");
   ::sleep(120);  // the parent kills us long before
   return 0;
 }
 
-// Accepts and then never drives progress, so the parent's send stalls.
+// Accepts, posts the receive, then never drives progress, so the parent's
+// send stalls.
 int receiverIdle(const NcclNetV8& net) {
   uint8_t handle[kNcclNetHandleMaxSize] = {};
   void* listen = nullptr;
@@ -122,6 +124,15 @@ int receiverIdle(const NcclNetV8& net) {
   void* comm = nullptr;
   int rc = acceptPolled(net, listen, &comm, kStep);
   PEER_CHECK(rc == 0, 3, "accept returned %d", rc);
+  // One receive for the parent's 1 GiB message, announced and then never
+  // driven: the parent's send starts and stalls once the buffers are full.
+  LazyBuffer buf(kHugeMessage);
+  PEER_CHECK(buf.data() != nullptr, 2, "mmap of 1 GiB failed");
+  void* data = buf.data();
+  int cap = static_cast<int>(kHugeMessage - 1), tag = 1;
+  void* req = nullptr;
+  rc = irecvRetry(net, comm, 1, &data, &cap, &tag, nullptr, &req, kStep);
+  PEER_CHECK(rc == 0, 3, "irecv returned %d", rc);
   PEER_CHECK(writeFull(kChildOut, "R", 1), 2, "cannot tell the parent");
   ::sleep(120);
   return 0;

@@ -1,10 +1,12 @@
-// The plugin's pure parts: the connect-handle codec, the RDMA rate parser
-// and the FARLINK_NCCL_* settings.
+// The plugin's pure parts: the connect-handle and clear-to-send codecs, the
+// RDMA rate parser and the FARLINK_NCCL_* settings.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
+#include "plugin/nccl/clear_to_send.h"
 #include "plugin/nccl/config.h"
 #include "plugin/nccl/devices.h"
 #include "plugin/nccl/handle.h"
@@ -78,6 +80,48 @@ TEST(Handle, RefusesFieldsListenNeverWrites) {
   h.family = 5;
   encodeHandle(h, buf);
   EXPECT_FALSE(decodeHandle(buf));
+}
+
+TEST(ClearToSend, RoundTripsEveryTagOfAGroupedReceive) {
+  const std::vector<int> tags = {0, 1, -1, 0x7fffffff, 42, 7, 7, -2};
+  for (size_t n = 1; n <= tags.size(); ++n) {
+    std::array<uint8_t, kCtsMaxBytes> buf{};
+    size_t len = encodeCts(std::span<const int>(tags.data(), n), buf);
+    EXPECT_EQ(len, 2 + 4 * n);
+    auto back = decodeCts(std::span<const uint8_t>(buf.data(), len));
+    ASSERT_TRUE(back) << back.status().toString();
+    EXPECT_EQ(*back, std::vector<int>(tags.begin(), tags.begin() + static_cast<long>(n)));
+  }
+}
+
+TEST(ClearToSend, RefusesEveryOtherShape) {
+  std::array<uint8_t, kCtsMaxBytes> buf{};
+  const int one = 5;
+  size_t len = encodeCts(std::span<const int>(&one, 1), buf);
+  auto refused = [&](std::vector<uint8_t> bytes, const char* why) {
+    auto r = decodeCts(bytes);
+    ASSERT_FALSE(r) << why;
+    EXPECT_EQ(r.status().code(), StatusCode::kProtocolError) << why;
+    EXPECT_NE(r.status().message().find("clear-to-send"), std::string::npos) << why;
+  };
+  std::vector<uint8_t> good(buf.begin(), buf.begin() + static_cast<long>(len));
+  refused({}, "empty");
+  refused({kCtsVersion}, "no count");
+  auto v = good;
+  v[0] = 2;
+  refused(v, "unknown version");
+  v = good;
+  v[1] = 0;
+  refused(v, "count 0");
+  v = good;
+  v[1] = kCtsMaxTags + 1;
+  refused(v, "count above maxRecvs");
+  v = good;
+  v.pop_back();
+  refused(v, "truncated tag");
+  v = good;
+  v.push_back(0);
+  refused(v, "trailing byte");
 }
 
 TEST(Devices, ParsesRdmaPortRates) {

@@ -317,8 +317,10 @@ TEST_F(PluginTest, V9AndV10TablesCarryMessages) {
     size_t cap = in.size();
     int tag = 9;
     ASSERT_EQ(v10.irecv(recv, 1, &data, &cap, &tag, nullptr, nullptr, &rreq), 0);
-    ASSERT_EQ(v9.isend(send, out.data(), size, 9, nullptr, &sreq), 0);
     ASSERT_NE(rreq, nullptr);
+    // NULL until the receive's clear-to-send has arrived: NCCL retries.
+    while (sreq == nullptr && std::chrono::steady_clock::now() < deadline)
+      ASSERT_EQ(v9.isend(send, out.data(), size, 9, nullptr, &sreq), 0);
     ASSERT_NE(sreq, nullptr);
     int sdone = 0, rdone = 0, ssize = -1, rsize = -1;
     while ((!sdone || !rdone) && std::chrono::steady_clock::now() < deadline) {
@@ -339,6 +341,39 @@ TEST_F(PluginTest, V9AndV10TablesCarryMessages) {
   EXPECT_EQ(v10.closeListen(l), 0);
 }
 
+TEST_F(PluginTest, SendWaitsUntilTheReceiveIsAnnounced) {
+  void* l = listen();
+  void *send = nullptr, *recv = nullptr;
+  ASSERT_NO_FATAL_FAILURE(pairUp(*net_, *net_, handle_, l, &send, &recv));
+  std::vector<uint8_t> out(4096), in(4096);
+  fillPattern(out.data(), out.size(), 3);
+  void *sreq = nullptr, *rreq = nullptr;
+  // No receive posted: "would block", however often NCCL asks.
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(net_->isend(send, out.data(), 4096, 6, nullptr, &sreq), 0);
+    ASSERT_EQ(sreq, nullptr) << "isend started before any receive was posted (try " << i << ")";
+  }
+  // A receive of another tag does not clear this one.
+  void* data = in.data();
+  int cap = 4096, other = 7, tag = 6, size = -1;
+  ASSERT_EQ(irecvRetry(*net_, recv, 1, &data, &cap, &other, nullptr, &rreq, kStep), 0);
+  for (int i = 0; i < 200; ++i) {
+    ASSERT_EQ(net_->isend(send, out.data(), 4096, 6, nullptr, &sreq), 0);
+    ASSERT_EQ(sreq, nullptr) << "a receive of tag 7 cleared a send of tag 6";
+  }
+  void* rreq6 = nullptr;
+  ASSERT_EQ(irecvRetry(*net_, recv, 1, &data, &cap, &tag, nullptr, &rreq6, kStep), 0);
+  ASSERT_EQ(isendRetry(*net_, send, out.data(), 4096, 6, nullptr, &sreq, kStep), 0);
+  EXPECT_EQ(waitRequest(*net_, sreq, &size, kStep), 0);
+  EXPECT_EQ(waitRequest(*net_, rreq6, &size, kStep), 0);
+  EXPECT_EQ(size, 4096);
+  EXPECT_EQ(checkPattern(in.data(), 4096, 3), -1);
+  // The tag-7 receive is still pending; closing the comm cancels it.
+  EXPECT_EQ(net_->closeSend(send), 0);
+  EXPECT_EQ(net_->closeRecv(recv), 0);
+  EXPECT_EQ(net_->closeListen(l), 0);
+}
+
 TEST_F(PluginTest, MessageLargerThanTheReceiveIsAnErrorAndTheCommGoesOn) {
   void* l = listen();
   void *send = nullptr, *recv = nullptr;
@@ -348,15 +383,16 @@ TEST_F(PluginTest, MessageLargerThanTheReceiveIsAnErrorAndTheCommGoesOn) {
   void *sreq = nullptr, *rreq = nullptr;
   void* data = in.data();
   int cap = 1000, tag = 4, size = -1;
-  ASSERT_EQ(isendRetry(*net_, send, out.data(), 2000, 4, nullptr, &sreq, kStep), 0);
+  // Receive first: a send waits for its receive to be announced.
   ASSERT_EQ(irecvRetry(*net_, recv, 1, &data, &cap, &tag, nullptr, &rreq, kStep), 0);
+  ASSERT_EQ(isendRetry(*net_, send, out.data(), 2000, 4, nullptr, &sreq, kStep), 0);
   EXPECT_EQ(waitRequest(*net_, sreq, &size, kStep), 0);
   int rc = waitRequest(*net_, rreq, &size, kStep);
   EXPECT_NE(rc, kNcclSuccess) << "2000 bytes into a 1000-byte receive must fail";
   EXPECT_NE(rc, kTimeout);
   // The oversized message was dropped; the next one arrives intact.
-  ASSERT_EQ(isendRetry(*net_, send, out.data(), 1000, 4, nullptr, &sreq, kStep), 0);
   ASSERT_EQ(irecvRetry(*net_, recv, 1, &data, &cap, &tag, nullptr, &rreq, kStep), 0);
+  ASSERT_EQ(isendRetry(*net_, send, out.data(), 1000, 4, nullptr, &sreq, kStep), 0);
   EXPECT_EQ(waitRequest(*net_, rreq, &size, kStep), 0);
   EXPECT_EQ(size, 1000);
   EXPECT_EQ(checkPattern(in.data(), 1000, 11), -1);

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "farlink/channel.h"
+#include "plugin/nccl/clear_to_send.h"
 #include "plugin/nccl/nccl_abi.h"
 #include "plugin/nccl/plugin.h"
 
@@ -58,6 +59,9 @@ class Comm {
 
   bool isSend() const { return magic_ == kSendMagic; }
   Channel& channel() { return *channel_; }
+  // Send comms spend the peer's announcements; receive comms make them.
+  CtsLedger& ledger() { return ledger_; }
+  CtsAnnouncer& announcer() { return announcer_; }
   const std::string& peer() const { return peer_; }
   // A free request slot, or null when NCCL_NET_MAX_REQUESTS are in flight.
   NetRequest* takeRequest(bool send, int n);
@@ -75,6 +79,8 @@ class Comm {
   std::unique_ptr<Channel> channel_;
   std::string peer_;
   std::array<NetRequest, kNcclNetMaxRequests> requests_;
+  CtsLedger ledger_;
+  CtsAnnouncer announcer_;
 };
 
 }  // namespace farlink::nccl

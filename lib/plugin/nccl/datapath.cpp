@@ -10,6 +10,8 @@
 namespace farlink::nccl {
 namespace {
 
+static_assert(kCtsMaxTags == kMaxRecvs, "one announcement carries a whole grouped irecv");
+
 ncclResult_t opFailed(Comm& c, const char* op, const std::string& detail, const Status& s) {
   logWarn(std::string(op) + " " + detail + (c.isSend() ? " to " : " from ") + c.peer() + ": " +
           s.toString() + "; the connection is unusable, NCCL should abort the communicator");
@@ -71,6 +73,13 @@ ncclResult_t pluginIsend(void* send_comm, void* data, size_t size, int tag, void
   }
   NetRequest* r = c->takeRequest(true, 1);
   if (r == nullptr) return kNcclSuccess;  // NCCL_NET_MAX_REQUESTS in flight: "would block"
+  Result<bool> clear = c->ledger().take(c->channel(), tag);
+  if (!clear || !*clear) {
+    Comm::releaseRequest(r);
+    // No receive announced for this tag yet: "would block", NCCL retries.
+    if (clear) return kNcclSuccess;
+    return opFailed(*c, "isend", "waiting for the receiver's clear-to-send", clear.status());
+  }
   auto sent = c->channel().isend(data, size, farlinkTag(tag));
   if (!sent) {
     Comm::releaseRequest(r);
@@ -116,6 +125,12 @@ ncclResult_t pluginIrecv(void* recv_comm, int n, void** data, const size_t* size
     }
     r->sub[i] = std::move(posted.value());
   }
+  // The receives are posted whatever becomes of the announcement: if it
+  // cannot go (the peer closed or the channel failed), no message can come
+  // for them either and test() reports the channel's error.
+  if (Status s = c->announcer().announce(c->channel(), std::span<const int>(tags, n)); !s)
+    logInfo("irecv from " + c->peer() + ": could not announce " + std::to_string(n) +
+            " receive(s): " + s.toString());
   *request = r;
   return kNcclSuccess;
 }

@@ -8,7 +8,9 @@ namespace farlink::nccl {
 namespace {
 
 constexpr uint32_t kMagic = 0x464c4e43;  // "FLNC"
-constexpr uint16_t kVersion = 1;
+// 2: receives are announced (clear_to_send.h); a version-1 sender would
+// wait for announcements that never come, so the two must not pair.
+constexpr uint16_t kVersion = 2;
 // Layout: magic u32 | version u16 | scheme u8 | family u8 | port u16 |
 // reserved u16 | addr 16 | nonce u64 | checksum u32 (all little-endian).
 constexpr size_t kChecksumOffset = 36;
