@@ -100,6 +100,11 @@ struct ChannelStats {
   uint64_t bytes_sent = 0;      // payload bytes
   uint64_t bytes_received = 0;  // payload bytes
   uint64_t unexpected_bytes = 0;  // buffered now for receives not yet posted
+  // Since the channel opened: messages (and their bytes) that arrived before
+  // a receive matched them, so were buffered and then copied once more. A
+  // count that grows with the traffic means receives are posted too late.
+  uint64_t messages_staged = 0;
+  uint64_t bytes_staged = 0;
   bool authenticated = false;
   std::vector<LaneStats> lane;
   FlowSummary flow;

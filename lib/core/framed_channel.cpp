@@ -120,6 +120,8 @@ ChannelStats FramedChannel::commonStats(std::string transport) const {
   st.bytes_sent = bytes_sent_;
   st.bytes_received = matcher_.bytesReceived();
   st.unexpected_bytes = matcher_.unexpectedBytes();
+  st.messages_staged = matcher_.messagesStaged();
+  st.bytes_staged = matcher_.bytesStaged();
   return st;
 }
 

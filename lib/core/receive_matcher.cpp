@@ -100,6 +100,8 @@ ReceiveMatcher::Route ReceiveMatcher::announce(const wire::FrameHeader& h) {
     }
     m.dest = m.buffer.get();
     unexpected_bytes_ += h.total_len;
+    ++messages_staged_;
+    bytes_staged_ += h.total_len;
     unexpected_.push_back(h.msg_seq);
   }
   ++next_announce_;

@@ -65,6 +65,8 @@ class ReceiveMatcher {
   uint64_t announced() const { return next_announce_; }
   size_t unexpectedBytes() const { return unexpected_bytes_; }
   uint64_t messagesReceived() const { return messages_received_; }
+  uint64_t messagesStaged() const { return messages_staged_; }
+  uint64_t bytesStaged() const { return bytes_staged_; }
   uint64_t bytesReceived() const { return bytes_received_; }
 
  private:
@@ -81,6 +83,8 @@ class ReceiveMatcher {
   uint64_t next_announce_ = 0;  // lowest sequence not seen yet
   uint64_t generation_ = 0;
   uint64_t messages_received_ = 0;
+  uint64_t messages_staged_ = 0;
+  uint64_t bytes_staged_ = 0;
   uint64_t bytes_received_ = 0;
   std::unordered_map<uint64_t, InMessage> open_;  // announced, not yet delivered
   std::deque<uint64_t> unexpected_;               // unclaimed, in sequence order

@@ -70,6 +70,8 @@ TEST_P(ConformanceMatching, ThousandOutstandingPostedBeforeAndAfterArrival) {
                std::chrono::steady_clock::now() < end)
           (void)server().progress(10ms);
         EXPECT_EQ(server().stats().unexpected_bytes, late_bytes);
+        EXPECT_EQ(server().stats().messages_staged, kN - kEarly);
+        EXPECT_EQ(server().stats().bytes_staged, late_bytes);
         for (size_t i = kEarly; i < kN; ++i) {
           auto r = server().irecv(ins[i].data(), ins[i].size(), kTag);
           ASSERT_TRUE(r.isOk()) << r.status().toString();
