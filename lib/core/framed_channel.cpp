@@ -125,6 +125,32 @@ ChannelStats FramedChannel::commonStats(std::string transport) const {
   return st;
 }
 
+std::optional<FramedChannel::OutFrame> FramedChannel::takeFrame(size_t lane_index) {
+  if (!ctrlq_.empty()) {
+    OutFrame f{ctrlq_.front(), nullptr, nullptr, std::nullopt};
+    ctrlq_.pop_front();
+    return f;
+  }
+  SendQueue* order[2] = {&sendq_, &rmaq_};
+  if (lane_index % 2 == 1) std::swap(order[0], order[1]);
+  for (SendQueue* q : order) {
+    std::optional<ChunkRef> c = q->take();
+    if (!c) continue;
+    const OutMessage& m = *c->msg;
+    uint64_t off = m.type == wire::FrameType::kWrite ? m.remote_offset + c->offset : c->offset;
+    return OutFrame{{m.type, c->len, m.seq, m.tag, off, m.size}, m.data + c->offset, q, c};
+  }
+  return std::nullopt;
+}
+
+bool FramedChannel::closeDue() const {
+  return goodbye_ && ctrlq_.empty() && !sendq_.hasChunks() && !rmaq_.hasChunks();
+}
+
+wire::FrameHeader FramedChannel::closeFrame() const {
+  return {wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0};
+}
+
 bool FramedChannel::sendQueuesDrained() const {
   return sendq_.empty() && rmaq_.empty() && ctrlq_.empty();
 }

@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -121,6 +122,20 @@ class FramedChannel : public ChannelImpl {
   // New work: lets the driver (if any) notice, or drives one non-blocking pass.
   void kick(Lock& lk);
   bool sendQueuesDrained() const;
+  // What a lane carries next, for datapaths that send a frame at a time:
+  // a control frame first, then a chunk, messages and one-sided payloads
+  // taking turns going first by lane parity so neither starves the other.
+  // The frame is taken off its queue; nullopt when nothing waits.
+  struct OutFrame {
+    wire::FrameHeader h;
+    const uint8_t* payload = nullptr;  // null for header-only frames
+    SendQueue* from = nullptr;         // the queue the chunk came from
+    std::optional<ChunkRef> chunk;
+  };
+  std::optional<OutFrame> takeFrame(size_t lane_index);
+  // Goodbye said and nothing left to send: the lanes' CLOSE frames may go.
+  bool closeDue() const;
+  wire::FrameHeader closeFrame() const;
   // The peer's CLOSE arrived on every lane, announcing `total` messages:
   // checks the count (an error to fail the channel with), then stops sends
   // and answers with our own goodbye.

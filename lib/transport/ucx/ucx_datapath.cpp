@@ -295,35 +295,13 @@ void UcxChannel::armAll() {
 void UcxChannel::armSend(Lane& lane) {
   if (lane.failed) return;
   while (!peer_gone_ && !lane.close_queued && lane.credits > 0) {
-    if (!ctrlq_.empty()) {
-      wire::FrameHeader h = ctrlq_.front();
-      ctrlq_.pop_front();
-      if (!sendFrame(lane, h, nullptr, nullptr, std::nullopt, false)) return;
-      continue;
-    }
-    // Messages and one-sided payloads take turns going first.
-    SendQueue* order[2] = {&sendq_, &rmaq_};
-    if (lane.index % 2 == 1) std::swap(order[0], order[1]);
-    std::optional<ChunkRef> c;
-    SendQueue* from = nullptr;
-    for (SendQueue* q : order)
-      if ((c = q->take())) {
-        from = q;
-        break;
-      }
-    if (!c) break;
-    const OutMessage& m = *c->msg;
-    uint64_t off = m.type == wire::FrameType::kWrite ? m.remote_offset + c->offset : c->offset;
-    if (!sendFrame(lane, {m.type, c->len, m.seq, m.tag, off, m.size}, m.data + c->offset, from, c,
-                   false))
-      return;
+    std::optional<OutFrame> f = takeFrame(lane.index);
+    if (!f) break;
+    if (!sendFrame(lane, f->h, f->payload, f->from, f->chunk, false)) return;
   }
-  if (goodbye_ && !lane.close_queued && ctrlq_.empty() && !sendq_.hasChunks() &&
-      !rmaq_.hasChunks() && lane.credits > 0) {
+  if (closeDue() && !lane.close_queued && lane.credits > 0) {
     lane.close_queued = true;
-    if (!sendFrame(lane, {wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0}, nullptr,
-                   nullptr, std::nullopt, true))
-      return;
+    if (!sendFrame(lane, closeFrame(), nullptr, nullptr, std::nullopt, true)) return;
   }
   if (lane.owed >= kNoteThreshold) sendCreditNote(lane);
 }

@@ -197,34 +197,15 @@ void VerbsChannel::armSend(Lane& lane) {
   if (lane.disconnected) return;
   auto canSendFrame = [&] { return !lane.free_send.empty() && lane.credits >= kFrameCredits; };
   while (!peer_gone_ && !lane.close_queued && canSendFrame()) {
-    if (!ctrlq_.empty()) {
-      wire::FrameHeader h = ctrlq_.front();
-      ctrlq_.pop_front();
-      if (!sendFrame(lane, h, nullptr)) return;
-      continue;
-    }
-    // Messages and one-sided payloads take turns going first.
-    SendQueue* order[2] = {&sendq_, &rmaq_};
-    if (lane.index % 2 == 1) std::swap(order[0], order[1]);
-    std::optional<ChunkRef> c;
-    SendQueue* from = nullptr;
-    for (SendQueue* q : order)
-      if ((c = q->take())) {
-        from = q;
-        break;
-      }
-    if (!c) break;
-    const OutMessage& m = *c->msg;
-    uint64_t off = m.type == wire::FrameType::kWrite ? m.remote_offset + c->offset : c->offset;
+    std::optional<OutFrame> f = takeFrame(lane.index);
+    if (!f) break;
     uint32_t slot = lane.free_send.back();
-    if (!sendFrame(lane, {m.type, c->len, m.seq, m.tag, off, m.size}, m.data + c->offset)) return;
-    lane.slot_chunk[slot] = std::make_pair(from, *c);
+    if (!sendFrame(lane, f->h, f->payload)) return;
+    if (f->chunk) lane.slot_chunk[slot] = std::make_pair(f->from, *f->chunk);
   }
-  if (goodbye_ && !lane.close_queued && ctrlq_.empty() && !sendq_.hasChunks() &&
-      !rmaq_.hasChunks() && canSendFrame()) {
+  if (closeDue() && !lane.close_queued && canSendFrame()) {
     uint32_t slot = lane.free_send.back();
-    if (!sendFrame(lane, {wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0}, nullptr))
-      return;
+    if (!sendFrame(lane, closeFrame(), nullptr)) return;
     lane.slot_close[slot] = true;
     lane.close_queued = true;
   }
