@@ -7,10 +7,13 @@
 #include <string>
 #include <vector>
 
+#include "coll/wire_header.h"
+#include "core/byte_order.h"
 #include "core/wire.h"
 #include "farlink/memory.h"
 #include "perf/control.h"
 #include "ping/rping_wire.h"
+#include "plugin/nccl/handle.h"
 
 namespace fs = std::filesystem;
 using namespace farlink;
@@ -117,6 +120,51 @@ void rpings(const fs::path& dir) {
   put(dir, "echo", echo, sizeof echo);
 }
 
+// fuzz_coll_header: 24 bytes of what this rank expects (op, dtype, reduce,
+// pad, count, chunk, seq), then the peer's 32-byte header.
+void collHeaders(const fs::path& dir) {
+  auto seed = [&](const std::string& name, const coll::WireHeader& expect,
+                  const coll::WireHeader& sent) {
+    std::vector<uint8_t> s(24 + coll::kWireHeaderSize, 0);
+    s[0] = uint8_t(uint8_t(expect.op) - 1);
+    s[1] = uint8_t(expect.dtype);
+    s[2] = uint8_t(expect.reduce);
+    put64(s.data() + 4, expect.count);
+    put64(s.data() + 12, expect.chunk);
+    put32(s.data() + 20, expect.seq);
+    coll::encodeWireHeader(sent, s.data() + 24);
+    put(dir, name, s.data(), s.size());
+  };
+  coll::WireHeader a{coll::WireOp::kAllreduce, DataType::kFloat32, ReduceOp::kSum, 1 << 20, 3, 17};
+  seed("match", a, a);
+  coll::WireHeader b = a;
+  b.dtype = DataType::kBFloat16;
+  b.seq = 18;
+  seed("other-dtype", a, b);
+  coll::WireHeader c{coll::WireOp::kBroadcast, DataType::kInt64, ReduceOp::kMax, 7, 0, 1};
+  seed("broadcast", c, c);
+}
+
+void ncclHandles(const fs::path& dir) {
+  uint8_t out[nccl::kHandleBytes];
+  nccl::ConnectHandle v4;
+  v4.addr = {10, 0, 0, 2};
+  v4.port = 7000;
+  v4.nonce = 0x1122334455667788;
+  nccl::encodeHandle(v4, out);
+  put(dir, "tcp-v4", out, sizeof out);
+  nccl::writeStage(out, 2);
+  put(dir, "tcp-v4-stage", out, sizeof out);
+  nccl::ConnectHandle v6;
+  v6.scheme = nccl::Scheme::kVerbs;
+  v6.family = 6;
+  v6.addr = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
+  v6.port = 18515;
+  v6.nonce = 42;
+  nccl::encodeHandle(v6, out);
+  put(dir, "verbs-v6", out, nccl::kEncodedSize);  // cut short: the rest reads as zeros
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -131,5 +179,7 @@ int main(int argc, char** argv) {
   controls(root / "control");
   uris(root / "uri");
   rpings(root / "rping");
+  collHeaders(root / "coll_header");
+  ncclHandles(root / "nccl_handle");
   return 0;
 }
