@@ -13,6 +13,7 @@
 #include "farlink/memory.h"
 #include "perf/control.h"
 #include "ping/rping_wire.h"
+#include "plugin/nccl/clear_to_send.h"
 #include "plugin/nccl/handle.h"
 
 namespace fs = std::filesystem;
@@ -165,6 +166,14 @@ void ncclHandles(const fs::path& dir) {
   put(dir, "verbs-v6", out, nccl::kEncodedSize);  // cut short: the rest reads as zeros
 }
 
+void ncclAnnouncements(const fs::path& dir) {
+  std::array<uint8_t, nccl::kCtsMaxBytes> out{};
+  const int one[] = {1};
+  put(dir, "one-tag", out.data(), nccl::encodeCts(one, out));
+  const int group[] = {0, -1, 7, 7, 0x7fffffff, 3, 2, 1};
+  put(dir, "grouped-8", out.data(), nccl::encodeCts(group, out));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -181,5 +190,6 @@ int main(int argc, char** argv) {
   rpings(root / "rping");
   collHeaders(root / "coll_header");
   ncclHandles(root / "nccl_handle");
+  ncclAnnouncements(root / "nccl_cts");
   return 0;
 }
