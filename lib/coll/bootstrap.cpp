@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "coll/communicator_impl.h"
+#include "coll/store_abi.h"
 #include "core/unique_fd.h"
 
 namespace farlink {
@@ -60,32 +61,6 @@ Result<std::string> routeTo(const std::string& host, uint16_t port) {
                       : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&ss)->sin_addr);
   ::inet_ntop(ss.ss_family, a, buf, sizeof buf);
   return std::string(buf);
-}
-
-// The store seen through the adapter ABI's C callbacks.
-int storeSet(void* ctx, const char* key, const void* value, size_t size, char* err,
-             size_t err_len) {
-  Status s = static_cast<coll::StoreClient*>(ctx)->set(
-      key, std::string(static_cast<const char*>(value), size));
-  if (s) return 0;
-  std::snprintf(err, err_len, "%s", s.toString().c_str());
-  return int(s.code());
-}
-int storeGet(void* ctx, const char* key, void* value, size_t capacity, size_t* size,
-             int64_t timeout_ms, char* err, size_t err_len) {
-  auto r = static_cast<coll::StoreClient*>(ctx)->get(key, std::chrono::milliseconds(timeout_ms));
-  if (!r) {
-    std::snprintf(err, err_len, "%s", r.status().toString().c_str());
-    return int(r.status().code());
-  }
-  if (r->size() > capacity) {
-    std::snprintf(err, err_len, "store value of '%s' is %zu bytes, larger than %zu", key, r->size(),
-                  capacity);
-    return int(StatusCode::kResourceExhausted);
-  }
-  std::memcpy(value, r->data(), r->size());
-  *size = r->size();
-  return 0;
 }
 
 std::vector<std::string> splitLines(const std::string& s) {
@@ -279,7 +254,7 @@ Status bootstrap(CommunicatorImpl& c) {
   if (!loaded)
     return Status(loaded.status().code(), "rank " + std::to_string(c.rank) + " (site " + o.site +
                                               "): " + loaded.status().message());
-  farlink_coll_store cstore{&st, storeSet, storeGet};
+  farlink_coll_store cstore = adapterStore(st);
   std::string prefix = "adapter/" + id.value() + "/site/" + std::to_string(c.site) + "/";
   farlink_coll_init_args args{};
   args.struct_size = sizeof args;
