@@ -80,6 +80,12 @@ struct CommunicatorOptions {
   // FARLINK_COLL_TIMEOUT_MS.
   std::chrono::milliseconds timeout{300000};
   CollAlgorithm allreduce_algorithm = CollAlgorithm::kAuto;  // FARLINK_COLL_ALGO
+  // Hierarchical allreduce: the buffer is cut into pieces of about this many
+  // bytes (at most 256 pieces) so that the site's reduce-scatter, the
+  // inter-site exchange and the allgather of different pieces overlap. 0: one
+  // piece. Must be the same on every rank. FARLINK_COLL_PIPELINE_BYTES (K/M
+  // suffixes).
+  size_t pipeline_bytes = size_t{4} << 20;
   ChannelOptions channel;  // for every channel the communicator opens
 
   // torchrun-style RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (LOCAL_RANK is

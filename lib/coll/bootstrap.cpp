@@ -38,6 +38,20 @@ Result<long long> envInt(const char* name, bool required, long long fallback) {
   return x;
 }
 
+// "4194304", "4M", "512K": bytes, binary multiples.
+Result<size_t> envBytes(const char* name, const char* v) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long x = std::strtoull(v, &end, 10);
+  unsigned shift = 0;
+  if (end != v && (*end == 'K' || *end == 'k')) shift = 10, ++end;
+  else if (end != v && (*end == 'M' || *end == 'm')) shift = 20, ++end;
+  if (errno || *end || end == v || *v == '-' || x > (uint64_t{1} << 40) >> shift)
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(name) + "='" + v + "' is not a size in bytes (e.g. 4M, 512K, 0)");
+  return size_t(x) << shift;
+}
+
 // The local address the kernel would use to reach master (no packet is sent:
 // connect() on a UDP socket only picks a route).
 Result<std::string> routeTo(const std::string& host, uint16_t port) {
@@ -128,6 +142,11 @@ Result<CommunicatorOptions> CommunicatorOptions::fromEnvironment() {
   if (const char* s = std::getenv("FARLINK_SITE"); s && *s) o.site = s;
   if (const char* s = std::getenv("FARLINK_COLL_HOST"); s && *s) o.listen_host = s;
   if (const char* s = std::getenv("FARLINK_COLL_ADAPTER"); s && *s) o.adapter = s;
+  if (const char* s = std::getenv("FARLINK_COLL_PIPELINE_BYTES"); s && *s) {
+    auto b = envBytes("FARLINK_COLL_PIPELINE_BYTES", s);
+    if (!b) return b.status();
+    o.pipeline_bytes = b.value();
+  }
   if (const char* s = std::getenv("FARLINK_COLL_ALGO"); s && *s) {
     std::string a = s;
     if (a == "auto")
