@@ -147,6 +147,9 @@ Result<CommunicatorOptions> CommunicatorOptions::fromEnvironment() {
     if (!b) return b.status();
     o.pipeline_bytes = b.value();
   }
+  auto lanes = envInt("FARLINK_COLL_LANES", false, o.cross_site_lanes);
+  if (!lanes) return lanes.status();
+  o.cross_site_lanes = int(lanes.value());
   if (const char* s = std::getenv("FARLINK_COLL_ALGO"); s && *s) {
     std::string a = s;
     if (a == "auto")
@@ -180,6 +183,10 @@ Status CommunicatorOptions::validate() const {
     return Status(StatusCode::kInvalidArgument, "FARLINK_SITE must be a non-empty single line");
   if (timeout.count() <= 0)
     return Status(StatusCode::kInvalidArgument, "the collective timeout must be positive");
+  if (cross_site_lanes < 0 || cross_site_lanes > 64)
+    return Status(StatusCode::kInvalidArgument,
+                  "FARLINK_COLL_LANES (cross-site lanes) must be 0..64, is " +
+                      std::to_string(cross_site_lanes));
   return channel.validate();
 }
 
@@ -253,9 +260,11 @@ Status bootstrap(CommunicatorImpl& c) {
     c.layout.ranks[size_t(s)].push_back(r);
     c.layout.site_of.push_back(s);
     adapters.push_back(f[2]);
-    peers.push_back({f[1], "rank " + std::to_string(r) + " (site " + f[0] + ")"});
+    peers.push_back({f[1], "rank " + std::to_string(r) + " (site " + f[0] + ")", 0});
   }
   c.site = c.layout.site_of[size_t(c.rank)];
+  for (int r = 0; r < c.size; ++r)
+    if (c.layout.site_of[size_t(r)] != c.site) peers[size_t(r)].lanes = o.cross_site_lanes;
   const auto& mine = c.layout.ranks[size_t(c.site)];
   for (size_t j = 0; j < mine.size(); ++j)
     if (mine[j] == c.rank) c.local_rank = int(j);

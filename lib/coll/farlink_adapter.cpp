@@ -56,7 +56,7 @@ int init(const farlink_coll_init_args* a, void** out, char* err, size_t err_len)
                        buf.size(), &n, a->timeout_ms, e, sizeof e);
     if (rc != 0) return std::snprintf(err, err_len, "%s", e), rc;
     peers.push_back({std::string(buf.data(), n),
-                     "local rank " + std::to_string(j) + " of site " + c->site});
+                     "local rank " + std::to_string(j) + " of site " + c->site, 0});
     c->group.ranks.push_back(j);
   }
   c->group.me = a->local_rank;
