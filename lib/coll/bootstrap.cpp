@@ -44,8 +44,10 @@ Result<size_t> envBytes(const char* name, const char* v) {
   errno = 0;
   unsigned long long x = std::strtoull(v, &end, 10);
   unsigned shift = 0;
-  if (end != v && (*end == 'K' || *end == 'k')) shift = 10, ++end;
-  else if (end != v && (*end == 'M' || *end == 'm')) shift = 20, ++end;
+  if (end != v && (*end == 'K' || *end == 'k'))
+    shift = 10, ++end;
+  else if (end != v && (*end == 'M' || *end == 'm'))
+    shift = 20, ++end;
   if (errno || *end || end == v || *v == '-' || x > (uint64_t{1} << 40) >> shift)
     return Status(StatusCode::kInvalidArgument,
                   std::string(name) + "='" + v + "' is not a size in bytes (e.g. 4M, 512K, 0)");

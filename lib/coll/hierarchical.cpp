@@ -89,8 +89,8 @@ class Pipeline {
     return c_.layout.ranks[size_t(site)][size_t(sg.owner[size_t(site)])];
   }
   WireHeader header(const Piece& pc, size_t k) const {
-    return WireHeader{WireOp::kAllreduce, t_, op_, pc.segs[k].count, pc.index[k],
-                      uint32_t(ctx_.seq)};
+    return WireHeader{WireOp::kAllreduce, t_,          op_,
+                      pc.segs[k].count,   pc.index[k], uint32_t(ctx_.seq)};
   }
   Status postReceives(Piece& pc);
   Status postSends(Piece& pc);
@@ -180,8 +180,7 @@ Status Pipeline::reduce(Piece& pc) {
     // commutative ops make "result op part" bit-identical on every site.
     uint8_t* result = c_.site == 0 ? mine : pc.contrib[k][0].data();
     for (int s = 1; s < nsites; ++s)
-      reduceInto(t_, op_, result, s == c_.site ? mine : pc.contrib[k][size_t(s)].data(),
-                 sg.count);
+      reduceInto(t_, op_, result, s == c_.site ? mine : pc.contrib[k][size_t(s)].data(), sg.count);
     if (result != mine) std::memcpy(mine, result, sg.count * es_);
     pc.contrib[k].clear();  // done with the copies: memory back early
   }
@@ -287,8 +286,8 @@ Status Pipeline::run(const void* send, void* recv) {
 
 // FARLINK_COLL_PROFILE: where the time of one allreduce went, for tuning.
 // Phases overlap; "waited for the link" is the time the adapter side sat idle.
-void Pipeline::profile(Clock::time_point t0, Clock::time_point rs_done,
-                       Clock::time_point first_ag, double ag_wait_ms) const {
+void Pipeline::profile(Clock::time_point t0, Clock::time_point rs_done, Clock::time_point first_ag,
+                       double ag_wait_ms) const {
   auto ms = [&](Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(t - t0).count();
   };

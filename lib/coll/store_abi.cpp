@@ -10,8 +10,8 @@ namespace {
 
 int storeSet(void* ctx, const char* key, const void* value, size_t size, char* err,
              size_t err_len) {
-  Status s = static_cast<StoreClient*>(ctx)->set(
-      key, std::string(static_cast<const char*>(value), size));
+  Status s =
+      static_cast<StoreClient*>(ctx)->set(key, std::string(static_cast<const char*>(value), size));
   if (s) return 0;
   std::snprintf(err, err_len, "%s", s.toString().c_str());
   return int(s.code());
