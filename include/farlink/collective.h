@@ -80,6 +80,21 @@ struct CommunicatorOptions {
   // FARLINK_COLL_TIMEOUT_MS.
   std::chrono::milliseconds timeout{300000};
   CollAlgorithm allreduce_algorithm = CollAlgorithm::kAuto;  // FARLINK_COLL_ALGO
+  // Hierarchical allreduce: the buffer is cut into pieces of about this many
+  // bytes (at most 256 pieces) so that the site's reduce-scatter, the
+  // inter-site exchange and the allgather of different pieces overlap. 0: one
+  // piece. Must be the same on every rank. FARLINK_COLL_PIPELINE_BYTES (K/M
+  // suffixes).
+  size_t pipeline_bytes = size_t{4} << 20;
+  // Lanes of each channel between ranks of different sites (within a site,
+  // channel.lanes). Every rank pair across sites has its own channel, so a
+  // pair of sites with L ranks each already runs L connections side by
+  // side; more lanes per channel spread each rank's messages over
+  // connections that each see a fraction of the traffic and stay in TCP's
+  // start-up longer. Raise it when one connection's window (net.ipv4.
+  // tcp_wmem/rmem max) cannot cover a rank's share of the link's
+  // bandwidth-delay product. 0: channel.lanes. FARLINK_COLL_LANES.
+  int cross_site_lanes = 1;
   ChannelOptions channel;  // for every channel the communicator opens
 
   // torchrun-style RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (LOCAL_RANK is

@@ -33,6 +33,11 @@ struct OpContext {
 Status ringReduceScatter(OpContext& ctx, const Group& g, void* work,
                          const std::vector<Block>& blocks, DataType t, ReduceOp op,
                          unsigned phase);
+// The same reduce-scatter out of place: send is read only, recv gets my
+// block's reduction (and may be my block of send).
+Status ringReduceScatterFrom(OpContext& ctx, const Group& g, const void* send, void* recv,
+                             const std::vector<Block>& blocks, DataType t, ReduceOp op,
+                             unsigned phase);
 // Each member holds its block of buf; on return everyone holds all blocks.
 Status ringAllgather(OpContext& ctx, const Group& g, void* buf, const std::vector<Block>& blocks,
                      DataType t, unsigned phase);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "coll/communicator_impl.h"
+#include "coll/store_abi.h"
 #include "core/unique_fd.h"
 
 namespace farlink {
@@ -37,6 +38,22 @@ Result<long long> envInt(const char* name, bool required, long long fallback) {
   return x;
 }
 
+// "4194304", "4M", "512K": bytes, binary multiples.
+Result<size_t> envBytes(const char* name, const char* v) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long x = std::strtoull(v, &end, 10);
+  unsigned shift = 0;
+  if (end != v && (*end == 'K' || *end == 'k'))
+    shift = 10, ++end;
+  else if (end != v && (*end == 'M' || *end == 'm'))
+    shift = 20, ++end;
+  if (errno || *end || end == v || *v == '-' || x > (uint64_t{1} << 40) >> shift)
+    return Status(StatusCode::kInvalidArgument,
+                  std::string(name) + "='" + v + "' is not a size in bytes (e.g. 4M, 512K, 0)");
+  return size_t(x) << shift;
+}
+
 // The local address the kernel would use to reach master (no packet is sent:
 // connect() on a UDP socket only picks a route).
 Result<std::string> routeTo(const std::string& host, uint16_t port) {
@@ -60,32 +77,6 @@ Result<std::string> routeTo(const std::string& host, uint16_t port) {
                       : static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(&ss)->sin_addr);
   ::inet_ntop(ss.ss_family, a, buf, sizeof buf);
   return std::string(buf);
-}
-
-// The store seen through the adapter ABI's C callbacks.
-int storeSet(void* ctx, const char* key, const void* value, size_t size, char* err,
-             size_t err_len) {
-  Status s = static_cast<coll::StoreClient*>(ctx)->set(
-      key, std::string(static_cast<const char*>(value), size));
-  if (s) return 0;
-  std::snprintf(err, err_len, "%s", s.toString().c_str());
-  return int(s.code());
-}
-int storeGet(void* ctx, const char* key, void* value, size_t capacity, size_t* size,
-             int64_t timeout_ms, char* err, size_t err_len) {
-  auto r = static_cast<coll::StoreClient*>(ctx)->get(key, std::chrono::milliseconds(timeout_ms));
-  if (!r) {
-    std::snprintf(err, err_len, "%s", r.status().toString().c_str());
-    return int(r.status().code());
-  }
-  if (r->size() > capacity) {
-    std::snprintf(err, err_len, "store value of '%s' is %zu bytes, larger than %zu", key, r->size(),
-                  capacity);
-    return int(StatusCode::kResourceExhausted);
-  }
-  std::memcpy(value, r->data(), r->size());
-  *size = r->size();
-  return 0;
 }
 
 std::vector<std::string> splitLines(const std::string& s) {
@@ -153,6 +144,14 @@ Result<CommunicatorOptions> CommunicatorOptions::fromEnvironment() {
   if (const char* s = std::getenv("FARLINK_SITE"); s && *s) o.site = s;
   if (const char* s = std::getenv("FARLINK_COLL_HOST"); s && *s) o.listen_host = s;
   if (const char* s = std::getenv("FARLINK_COLL_ADAPTER"); s && *s) o.adapter = s;
+  if (const char* s = std::getenv("FARLINK_COLL_PIPELINE_BYTES"); s && *s) {
+    auto b = envBytes("FARLINK_COLL_PIPELINE_BYTES", s);
+    if (!b) return b.status();
+    o.pipeline_bytes = b.value();
+  }
+  auto lanes = envInt("FARLINK_COLL_LANES", false, o.cross_site_lanes);
+  if (!lanes) return lanes.status();
+  o.cross_site_lanes = int(lanes.value());
   if (const char* s = std::getenv("FARLINK_COLL_ALGO"); s && *s) {
     std::string a = s;
     if (a == "auto")
@@ -186,6 +185,10 @@ Status CommunicatorOptions::validate() const {
     return Status(StatusCode::kInvalidArgument, "FARLINK_SITE must be a non-empty single line");
   if (timeout.count() <= 0)
     return Status(StatusCode::kInvalidArgument, "the collective timeout must be positive");
+  if (cross_site_lanes < 0 || cross_site_lanes > 64)
+    return Status(StatusCode::kInvalidArgument,
+                  "FARLINK_COLL_LANES (cross-site lanes) must be 0..64, is " +
+                      std::to_string(cross_site_lanes));
   return channel.validate();
 }
 
@@ -259,9 +262,11 @@ Status bootstrap(CommunicatorImpl& c) {
     c.layout.ranks[size_t(s)].push_back(r);
     c.layout.site_of.push_back(s);
     adapters.push_back(f[2]);
-    peers.push_back({f[1], "rank " + std::to_string(r) + " (site " + f[0] + ")"});
+    peers.push_back({f[1], "rank " + std::to_string(r) + " (site " + f[0] + ")", 0});
   }
   c.site = c.layout.site_of[size_t(c.rank)];
+  for (int r = 0; r < c.size; ++r)
+    if (c.layout.site_of[size_t(r)] != c.site) peers[size_t(r)].lanes = o.cross_site_lanes;
   const auto& mine = c.layout.ranks[size_t(c.site)];
   for (size_t j = 0; j < mine.size(); ++j)
     if (mine[j] == c.rank) c.local_rank = int(j);
@@ -279,7 +284,7 @@ Status bootstrap(CommunicatorImpl& c) {
   if (!loaded)
     return Status(loaded.status().code(), "rank " + std::to_string(c.rank) + " (site " + o.site +
                                               "): " + loaded.status().message());
-  farlink_coll_store cstore{&st, storeSet, storeGet};
+  farlink_coll_store cstore = adapterStore(st);
   std::string prefix = "adapter/" + id.value() + "/site/" + std::to_string(c.site) + "/";
   farlink_coll_init_args args{};
   args.struct_size = sizeof args;

@@ -55,8 +55,8 @@ int init(const farlink_coll_init_args* a, void** out, char* err, size_t err_len)
     rc = a->store->get(a->store->ctx, (prefix + "uri/" + std::to_string(j)).c_str(), buf.data(),
                        buf.size(), &n, a->timeout_ms, e, sizeof e);
     if (rc != 0) return std::snprintf(err, err_len, "%s", e), rc;
-    peers.push_back({std::string(buf.data(), n),
-                     "local rank " + std::to_string(j) + " of site " + c->site});
+    peers.push_back(
+        {std::string(buf.data(), n), "local rank " + std::to_string(j) + " of site " + c->site, 0});
     c->group.ranks.push_back(j);
   }
   c->group.me = a->local_rank;
@@ -83,24 +83,20 @@ int allreduce(void* comm, const void* send, void* recv, size_t count, farlink_co
 int reduceScatter(void* comm, const void* send, void* recv, const size_t* counts,
                   farlink_coll_dtype dt, farlink_coll_op op, char* err, size_t err_len) {
   auto& c = *static_cast<SiteComm*>(comm);
-  size_t es = dataTypeSize(DataType(dt)), total = 0;
+  size_t total = 0;
   std::vector<Block> blocks;
   for (int j = 0; j < c.group.size(); ++j) {
     blocks.push_back({total, counts[j]});
     total += counts[j];
   }
-  std::vector<uint8_t> work(total * es);
-  std::memcpy(work.data(), send, total * es);
+  // Out of place: the input is read where it lies, my block reduced into recv.
   OpContext ctx = context(c, "reduce-scatter", total, dt);
-  Status s = ringReduceScatter(ctx, c.group, work.data(), blocks, DataType(dt), ReduceOp(op), 1);
-  if (!s) return fail(s, err, err_len);
-  const Block& mine = blocks[size_t(c.group.me)];
-  std::memcpy(recv, work.data() + mine.offset * es, mine.count * es);
-  return 0;
+  Status s = ringReduceScatterFrom(ctx, c.group, send, recv, blocks, DataType(dt), ReduceOp(op), 1);
+  return s ? 0 : fail(s, err, err_len);
 }
 
-int allgather(void* comm, const void* send, void* recv, const size_t* counts,
-              farlink_coll_dtype dt, char* err, size_t err_len) {
+int allgather(void* comm, const void* send, void* recv, const size_t* counts, farlink_coll_dtype dt,
+              char* err, size_t err_len) {
   auto& c = *static_cast<SiteComm*>(comm);
   size_t es = dataTypeSize(DataType(dt)), total = 0;
   std::vector<Block> blocks;

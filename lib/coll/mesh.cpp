@@ -113,6 +113,8 @@ Status Mesh::connect(const std::vector<int>& peers, Deadline deadline) {
     Status last;
     while (true) {
       ChannelOptions o = options_;
+      // The connecting side's lane count is the channel's (the acceptor follows).
+      if (peers_[size_t(p)].lanes > 0) o.lanes = peers_[size_t(p)].lanes;
       auto left = until(deadline);
       if (left.count() >= 0) o.connect_timeout = std::max(std::chrono::milliseconds(100),
                                                           std::min(left, o.connect_timeout));

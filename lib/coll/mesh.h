@@ -46,6 +46,7 @@ class Mesh {
   struct Peer {
     std::string uri;   // where its listener accepts
     std::string name;  // "rank 3 (site b)"
+    int lanes = 0;     // lanes of the channel to it; 0: the mesh's ChannelOptions
   };
 
   // Listens on tcp://host:0. Call start() once the peers are known.

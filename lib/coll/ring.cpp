@@ -45,6 +45,49 @@ Status ringReduceScatter(OpContext& ctx, const Group& g, void* work,
   return Status();
 }
 
+Status ringReduceScatterFrom(OpContext& ctx, const Group& g, const void* send, void* recv,
+                             const std::vector<Block>& blocks, DataType t, ReduceOp op,
+                             unsigned phase) {
+  const int n = g.size();
+  const size_t es = dataTypeSize(t);
+  const auto* in_buf = static_cast<const uint8_t*>(send);
+  const Block& mine = blocks[size_t(g.me)];
+  if (n == 1) {
+    std::memmove(recv, in_buf + mine.offset * es, mine.count * es);
+    return Status();
+  }
+  int right = g.ranks[size_t(mod(g.me + 1, n))], left = g.ranks[size_t(mod(g.me - 1, n))];
+  if (Status s = ctx.mesh.connect({right, left}, ctx.deadline); !s) return s;
+  size_t biggest = 0;
+  for (const Block& b : blocks) biggest = std::max(biggest, b.count);
+  // The same steps and arithmetic as ringReduceScatter, but the block
+  // folded in step s is the one sent in step s+1: two accumulators take
+  // turns, step 0 sends straight from `send`, and the last step folds into
+  // `recv`. No copy of the whole input, no copy out.
+  std::vector<uint8_t> tmp(biggest * es), acc[2];
+  for (auto& a : acc) a.resize(n > 2 ? biggest * es : 0);
+  for (int s = 0; s < n - 1; ++s) {
+    const Block& out = blocks[size_t(mod(g.me - s - 1, n))];
+    const Block& in = blocks[size_t(mod(g.me - s - 2, n))];
+    const uint8_t* src = s == 0 ? in_buf + out.offset * es : acc[(s - 1) % 2].data();
+    std::vector<PeerOp> ops;
+    auto r = ctx.mesh.irecv(left, tmp.data(), in.count * es, collTag(ctx.seq, phase, size_t(s)));
+    if (!r) return r.status();
+    ops.push_back(r.value());
+    auto w1 = ctx.mesh.isend(right, src, out.count * es, collTag(ctx.seq, phase, size_t(s)));
+    if (!w1) {
+      ctx.mesh.abort(w1.status());
+      return w1.status();
+    }
+    ops.push_back(w1.value());
+    if (Status st = ctx.mesh.waitAll(ops, ctx.deadline, ctx.what); !st) return st;
+    auto* dest = s == n - 2 ? static_cast<uint8_t*>(recv) : acc[s % 2].data();
+    std::memmove(dest, in_buf + in.offset * es, in.count * es);  // recv may be send's block
+    reduceInto(t, op, dest, tmp.data(), in.count);
+  }
+  return Status();
+}
+
 Status ringAllgather(OpContext& ctx, const Group& g, void* buf, const std::vector<Block>& blocks,
                      DataType t, unsigned phase) {
   int n = g.size();
@@ -57,8 +100,8 @@ Status ringAllgather(OpContext& ctx, const Group& g, void* buf, const std::vecto
     const Block& out = blocks[size_t(mod(g.me - s, n))];
     const Block& in = blocks[size_t(mod(g.me - s - 1, n))];
     std::vector<PeerOp> ops;
-    auto r = ctx.mesh.irecv(left, b + in.offset * es, in.count * es,
-                            collTag(ctx.seq, phase, size_t(s)));
+    auto r =
+        ctx.mesh.irecv(left, b + in.offset * es, in.count * es, collTag(ctx.seq, phase, size_t(s)));
     if (!r) return r.status();
     ops.push_back(r.value());
     auto w = ctx.mesh.isend(right, b + out.offset * es, out.count * es,

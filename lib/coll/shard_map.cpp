@@ -16,6 +16,16 @@ std::vector<Block> blockPartition(size_t count, int parts) {
   return out;
 }
 
+std::vector<Block> piecePartition(size_t count, size_t elem_size, size_t piece_bytes,
+                                  int max_pieces) {
+  size_t bytes = count * elem_size, n = 1;
+  if (piece_bytes > 0) n = (bytes + piece_bytes - 1) / piece_bytes;
+  // Never an empty piece: each costs adapter calls and a round on the link.
+  n = std::min(n, std::max<size_t>(count, 1));
+  n = std::clamp<size_t>(n, 1, size_t(std::max(max_pieces, 1)));
+  return blockPartition(count, int(n));
+}
+
 std::vector<Segment> shardMap(size_t count, const std::vector<int>& site_sizes) {
   std::vector<std::vector<Block>> parts;
   std::vector<size_t> cuts{0, count};

@@ -30,4 +30,11 @@ struct Segment {
 // Non-empty segments in offset order. site_sizes[s] >= 1.
 std::vector<Segment> shardMap(size_t count, const std::vector<int>& site_sizes);
 
+// Pipeline pieces of a hierarchical collective: [0, count) cut into
+// ceil(count * elem_size / piece_bytes) blocks (at least 1, at most
+// max_pieces and count; piece_bytes 0 means one piece), sizes as
+// blockPartition.
+std::vector<Block> piecePartition(size_t count, size_t elem_size, size_t piece_bytes,
+                                  int max_pieces);
+
 }  // namespace farlink::coll

@@ -44,6 +44,30 @@ TEST(BlockPartition, SizesDifferByAtMostOne) {
   EXPECT_EQ(blockPartition(2, 4)[3].count, 0u);
 }
 
+TEST(PiecePartition, PiecesOfAboutPieceBytesCoverTheBuffer) {
+  // 64 MiB of fp32 in 4 MiB pieces: 16 equal pieces, back to back.
+  auto p = piecePartition(size_t{16} << 20, 4, size_t{4} << 20, 256);
+  ASSERT_EQ(p.size(), 16u);
+  for (size_t i = 0; i < p.size(); ++i) {
+    EXPECT_EQ(p[i].offset, i << 20);
+    EXPECT_EQ(p[i].count, size_t{1} << 20);
+  }
+  // A remainder rounds the count up; sizes still differ by at most one.
+  auto q = piecePartition(1000003, 4, 1 << 20, 256);
+  ASSERT_EQ(q.size(), 4u);  // 4000012 B / 1 MiB = 3.8
+  EXPECT_EQ(q[3].offset + q[3].count, 1000003u);
+  EXPECT_LE(q[0].count - q[3].count, 1u);
+  // Capped, one piece for 0 bytes and for piece_bytes 0, never an empty list.
+  EXPECT_EQ(piecePartition(size_t{1} << 30, 1, 4096, 256).size(), 256u);
+  EXPECT_EQ(piecePartition(100, 4, 0, 256).size(), 1u);
+  ASSERT_EQ(piecePartition(0, 4, 4096, 256).size(), 1u);
+  EXPECT_EQ(piecePartition(0, 4, 4096, 256)[0].count, 0u);
+  // Fewer elements than pieces wanted: one element each, no empty piece.
+  auto r = piecePartition(3, 8, 1, 256);
+  ASSERT_EQ(r.size(), 3u);
+  for (size_t i = 0; i < r.size(); ++i) EXPECT_EQ(r[i].offset + r[i].count, i + 1);
+}
+
 TEST(ShardMap, EqualSitesGiveShardIToRankI) {
   auto segs = shardMap(12, {2, 2});
   ASSERT_EQ(segs.size(), 2u);

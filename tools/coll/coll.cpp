@@ -21,6 +21,18 @@ bool launched() {
   return set("RANK") || set("OMPI_COMM_WORLD_RANK");
 }
 
+// "fp32,fp16" → {"fp32", "fp16"}; an empty item stays (and fails to parse).
+std::vector<std::string> splitList(const std::string& s) {
+  std::vector<std::string> out;
+  size_t from = 0;
+  while (true) {
+    size_t comma = s.find(',', from);
+    out.push_back(s.substr(from, comma - from));
+    if (comma == std::string::npos) return out;
+    from = comma + 1;
+  }
+}
+
 }  // namespace
 
 CLI::App* addCollCommand(CLI::App& app, CollOptions* o) {
@@ -30,10 +42,13 @@ CLI::App* addCollCommand(CLI::App& app, CollOptions* o) {
   for (CollOp op : kAllCollOps) ops += (ops.empty() ? "" : "|") + std::string(collOpName(op));
   cmd->add_option("-o,--op", o->op, "Collective: " + ops + " (default allreduce)")->type_name("OP");
   cmd->add_option("-d,--dtype", o->dtype,
-                  "Element type: int8 uint8 int32 int64 fp16 bf16 fp32 fp64 (default fp32)")
-      ->type_name("TYPE");
-  cmd->add_option("-r,--redop", o->redop, "Reduction: sum prod min max avg (default sum)")
-      ->type_name("OP");
+                  "Element type: int8 uint8 int32 int64 fp16 bf16 fp32 fp64 (default fp32); a "
+                  "comma list runs each in turn")
+      ->type_name("TYPE[,TYPE...]");
+  cmd->add_option("-r,--redop", o->redop,
+                  "Reduction: sum prod min max avg (default sum); a comma list runs each with "
+                  "every --dtype")
+      ->type_name("OP[,OP...]");
   auto* b = cmd->add_option("-b,--minbytes", o->minbytes,
                             "Smallest size S (default 1K; S as nccl-tests: allgather, "
                             "reduce_scatter and alltoall count the whole world's buffer)")
@@ -95,12 +110,20 @@ int runColl(const CollOptions& o) {
                  "' is not a collective; use one of allreduce, "
                  "allgather, reduce_scatter, broadcast, reduce, alltoall");
   p.op = *op;
-  auto t = parseDataType(o.dtype);
-  if (!t) return usage("--dtype: " + t.status().message());
-  p.type = *t;
-  auto r = parseReduceOp(o.redop);
-  if (!r) return usage("--redop: " + r.status().message());
-  p.redop = *r;
+  p.types.clear();
+  for (const std::string& d : splitList(o.dtype)) {
+    auto t = parseDataType(d);
+    if (!t) return usage("--dtype: " + t.status().message());
+    p.types.push_back(*t);
+  }
+  p.redops.clear();
+  for (const std::string& d : splitList(o.redop)) {
+    auto r = parseReduceOp(d);
+    if (!r) return usage("--redop: " + r.status().message());
+    p.redops.push_back(*r);
+  }
+  p.type = p.types.front();
+  p.redop = p.redops.front();
   if (o.algo != "auto" && p.op != CollOp::kAllreduce)
     return usage("--algo " + o.algo + " applies to allreduce only; " +
                  std::string(collOpName(p.op)) + " has one algorithm per layout");
@@ -109,7 +132,7 @@ int runColl(const CollOptions& o) {
            : o.algo == "hierarchical" ? CollAlgorithm::kHierarchical
                                       : CollAlgorithm::kAuto;
   if (o.count > 0) {
-    p.sizes = {o.count * dataTypeSize(p.type)};
+    p.count = o.count;
   } else {
     uint64_t lo = o.all ? 8 : 1024, hi = o.all ? 64ull << 20 : 4ull << 20;
     if (!o.minbytes.empty()) lo = *tools::parseSize(o.minbytes);

@@ -41,10 +41,14 @@ int runColl(const CollOptions& opts);
 // What runColl resolved from the options, shared by its parts.
 struct Plan {
   CollOp op = CollOp::kAllreduce;
-  DataType type = DataType::kFloat32;
+  DataType type = DataType::kFloat32;  // the combination being run
   ReduceOp redop = ReduceOp::kSum;
+  // -d/-r lists: every type with every reduction, in one world.
+  std::vector<DataType> types{DataType::kFloat32};
+  std::vector<ReduceOp> redops{ReduceOp::kSum};
   CollAlgorithm algo = CollAlgorithm::kAuto;
-  std::vector<uint64_t> sizes;
+  std::vector<uint64_t> sizes;  // bytes; with count > 0, count elements of each type
+  uint64_t count = 0;
   int iters = 20, warmup = 5, root = 0;
   bool verify = false, json = false;
 };

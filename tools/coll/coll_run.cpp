@@ -83,6 +83,9 @@ void prepare(const Communicator& c, const Plan& p, Buffers& b) {
   if (p.op == CollOp::kBroadcast && c.rank() == p.root) b.recv = b.send;
 }
 
+int runSizes(Communicator& c, const Plan& p, const std::string& who, const std::string& algo,
+             bool* any_wrong);
+
 }  // namespace
 
 int runRank(const Plan& plan, const CommunicatorOptions& copts, const std::string& title_extra) {
@@ -109,8 +112,24 @@ int runRank(const Plan& plan, const CommunicatorOptions& copts, const std::strin
                     (c.siteCount() == 1 ? " site" : " sites") + std::string(", algorithm ") + algo +
                     "; rank 0: site " + std::string(c.siteName()) + ", adapter " +
                     std::string(c.adapterName()) + title_extra);
-  const size_t es = dataTypeSize(p.type);
   bool any_wrong = false;
+  for (DataType type : p.types)
+    for (ReduceOp redop : p.redops) {
+      p.type = type;
+      p.redop = redop;
+      if (p.count > 0) p.sizes = {p.count * dataTypeSize(type)};
+      int rc = runSizes(c, p, who, algo, &any_wrong);
+      if (rc != kExitOk) return rc;
+    }
+  return any_wrong ? kExitVerify : kExitOk;
+}
+
+namespace {
+
+// The sweep of one dtype and reduction; rank 0 prints a row per size.
+int runSizes(Communicator& c, const Plan& p, const std::string& who, const std::string& algo,
+             bool* any_wrong) {
+  const size_t es = dataTypeSize(p.type);
   for (uint64_t size : p.sizes) {
     const Shape s = shapeFor(p.op, size, p.type, c.size());
     Buffers b;
@@ -149,7 +168,7 @@ int runRank(const Plan& plan, const CommunicatorOptions& copts, const std::strin
       return fail(st);
     if (Status st = c.allreduce(&wrong, &wrong, 1, DataType::kInt64, ReduceOp::kSum); !st)
       return fail(st);
-    any_wrong |= wrong > 0;
+    *any_wrong |= wrong > 0;
     if (c.rank() != 0) continue;
     Row row;
     row.op = p.op;
@@ -170,7 +189,9 @@ int runRank(const Plan& plan, const CommunicatorOptions& copts, const std::strin
       printRow(stdout, row);
     }
   }
-  return any_wrong ? kExitVerify : kExitOk;
+  return kExitOk;
 }
+
+}  // namespace
 
 }  // namespace farlink::colltool

@@ -25,6 +25,7 @@
 #include "coll/adapter.h"
 #include "coll/shard_map.h"
 #include "coll/store.h"
+#include "coll/store_abi.h"
 #include "farlink/collective.h"
 #include "reference.h"
 
@@ -128,26 +129,6 @@ struct SiteStore {
   std::unique_ptr<coll::StoreClient> client;
 };
 
-int storeSet(void* ctx, const char* key, const void* value, size_t size, char* err,
-             size_t err_len) {
-  Status s = static_cast<coll::StoreClient*>(ctx)->set(
-      key, std::string(static_cast<const char*>(value), size));
-  if (s) return 0;
-  std::snprintf(err, err_len, "%s", s.toString().c_str());
-  return int(s.code());
-}
-int storeGet(void* ctx, const char* key, void* value, size_t capacity, size_t* size,
-             int64_t timeout_ms, char* err, size_t err_len) {
-  auto v = static_cast<coll::StoreClient*>(ctx)->get(key, std::chrono::milliseconds(timeout_ms));
-  if (!v || v->size() > capacity) {
-    std::snprintf(err, err_len, "%s", v ? "value too large" : v.status().toString().c_str());
-    return v ? int(StatusCode::kResourceExhausted) : int(v.status().code());
-  }
-  std::memcpy(value, v->data(), v->size());
-  *size = v->size();
-  return 0;
-}
-
 void adapterChecks(Communicator& c, Run& r, size_t big) {
   const char* name = std::getenv("FARLINK_COLL_ADAPTER");
   const char* host = std::getenv("MASTER_ADDR");
@@ -163,7 +144,7 @@ void adapterChecks(Communicator& c, Run& r, size_t big) {
   auto cl = coll::StoreClient::connect(host, uint16_t(port), {}, std::chrono::seconds(60));
   expectOk(r, cl.status(), "site store client");
   st.client = std::move(cl.value());
-  farlink_coll_store cstore{st.client.get(), storeSet, storeGet};
+  farlink_coll_store cstore = coll::adapterStore(*st.client);
   auto loaded = coll::loadAdapter(name ? name : "farlink");
   expectOk(r, loaded.status(), "load adapter");
   std::string site(c.siteName());
