@@ -101,6 +101,7 @@ struct ChannelStats {
   uint64_t bytes_received = 0;  // payload bytes
   uint64_t unexpected_bytes = 0;  // buffered now for receives not yet posted
   bool authenticated = false;
+  bool encrypted = false;  // every lane carries TLS 1.3 (TlsMode)
   std::vector<LaneStats> lane;
   FlowSummary flow;
 };
