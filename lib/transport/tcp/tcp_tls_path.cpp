@@ -27,6 +27,18 @@ bool TcpChannel::sealBatch(Lane& lane) {
 void TcpChannel::openTls(Lane& lane) {
   using Rx = Lane::RxState;
   while (failed_.isOk() && (lane.rx == Rx::kHeader || lane.rx == Rx::kPayload)) {
+    if (lane.rx == Rx::kPayload && lane.dest != nullptr && lane.rpos == lane.rend &&
+        lane.remaining >= kDirectMin) {
+      // Large payload: decrypt straight into the destination, as a
+      // plaintext lane receives it there, saving the staging copy.
+      auto n = lane.tls->read(lane.dest, lane.remaining);
+      if (!n) return fail(n.status());
+      if (*n == 0) return;
+      lane.dest += *n;
+      lane.remaining -= *n;
+      if (lane.remaining == 0) payloadDone(lane);
+      continue;
+    }
     if (lane.rpos > 0) {  // keep the unparsed tail (part of a header) at the front
       std::memmove(lane.staging.get(), lane.staging.get() + lane.rpos, lane.rend - lane.rpos);
       lane.rend -= lane.rpos;
