@@ -269,6 +269,22 @@ TEST_F(TlsWire, AlteredRecordFailsTheChannel) {
   (void)w->wait(kShortWait);  // fails or not: the server closed the lanes
 }
 
+// A byte changed in the TLS handshake (here in the ClientHello, which the
+// PSK binder covers; HELLO and PROOF take the first 100 bytes) is refused
+// on both ends as an authentication failure, not taken for a channel.
+TEST_F(TlsWire, AlteredHandshakeIsRefused) {
+  Relay relay(listener_->port(), 150);
+  auto c = Channel::connect(tcpUri(relay.port()), tlsOptions(TlsMode::kOn, 1));
+  ASSERT_FALSE(c.isOk()) << "a channel over an altered TLS handshake";
+  EXPECT_EQ(c.status().code(), StatusCode::kUnauthenticated) << c.status().toString();
+  EXPECT_NE(c.status().message().find("TLS handshake with peer 127.0.0.1"), std::string::npos)
+      << c.status().message();
+  Status rej = pump_->waitRejection(
+      [](const Status& st) { return st.message().find("TLS handshake") != std::string::npos; });
+  EXPECT_EQ(rej.code(), StatusCode::kUnauthenticated) << describe(pump_->allRejections());
+  EXPECT_EQ(pump_->next(200ms), nullptr);
+}
+
 // Mismatches: both ends learn why and what to set; the listener keeps
 // serving a client that fits.
 class TlsMismatch : public ::testing::Test {

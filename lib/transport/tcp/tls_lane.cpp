@@ -135,7 +135,7 @@ Status TlsLane::sslError(int rc, const char* op) {
       std::string(op) + " with peer " + peer_ + " on lane " + std::to_string(lane_index_);
   if (!memory_bios_)
     return Status(StatusCode::kUnauthenticated,
-                  "TLS handshake " + where + " failed (" + detail +
+                  "TLS " + where + " failed (" + detail +
                       "); both sides need the same FARLINK_PSK, and nothing on the path may "
                       "rewrite the connection");
   return Status(StatusCode::kProtocolError,
