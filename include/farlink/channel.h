@@ -106,6 +106,7 @@ struct ChannelStats {
   uint64_t messages_staged = 0;
   uint64_t bytes_staged = 0;
   bool authenticated = false;
+  bool encrypted = false;  // every lane carries TLS 1.3 (TlsMode)
   std::vector<LaneStats> lane;
   FlowSummary flow;
 };

@@ -27,6 +27,14 @@ enum class FlowMode : uint8_t {
   kFixed,  // a set rate (flow_rate), for labs
 };
 
+// Whether TCP lanes are encrypted (TLS 1.3 keyed from the pre-shared key;
+// see man/farlink.7, "FAILURE HANDLING AND SECURITY").
+enum class TlsMode : uint8_t {
+  kOff,       // plaintext lanes; a peer that requires TLS refuses them
+  kOn,        // TLS 1.3 when the peer offers it too, else plaintext
+  kRequired,  // TLS 1.3 or a clear error, never plaintext
+};
+
 struct ChannelOptions {
   // Parallel connections (TCP) or QPs (verbs) per channel. FARLINK_LANES.
   int lanes = 4;
@@ -43,6 +51,10 @@ struct ChannelOptions {
   // with HMAC-SHA256. When set only on the listener, clients without it are
   // refused. FARLINK_PSK.
   std::string psk;
+  // tcp:// lanes: TLS 1.3 after the handshake, keyed from `psk` (which it
+  // therefore needs) and the handshake's nonces. verbs and ucx channels are
+  // not encrypted; kRequired makes auto:// use TCP. FARLINK_TLS=off|on|required.
+  TlsMode tls = TlsMode::kOff;
   // Connect + handshake deadline. FARLINK_CONNECT_TIMEOUT_MS.
   std::chrono::milliseconds connect_timeout{10000};
   // Per-socket send/receive buffer in bytes; 0 keeps the kernel's

@@ -59,6 +59,12 @@ Result<Target> targetFor(std::string_view text, const ChannelOptions& options) {
   auto uri = parseUri(text);
   if (!uri) return uri.status();
   if (Status s = options.validate(); !s) return s;
+  // Only TCP lanes carry TLS; auto:// keeps to them itself when it is required.
+  if (options.tls == TlsMode::kRequired && (uri->scheme == "verbs" || uri->scheme == "ucx"))
+    return Status(StatusCode::kNotSupported,
+                  "'" + std::string(text) + "': FARLINK_TLS=required, and " + uri->scheme +
+                      ":// channels are not encrypted; use tcp:// (or auto://, which then "
+                      "picks TCP), or FARLINK_TLS=on");
   auto f = transportFor(*uri, text);
   if (!f) return f.status();
   return Target{std::move(uri.value()), f.value()};

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,9 +15,14 @@
 #include "farlink/options.h"
 
 namespace farlink {
+namespace tcp {
+class TlsLane;  // lib/transport/tcp/tls_lane.h
+}
 
 struct LaneSession {
   std::vector<UniqueFd> lanes;  // in lane order, handshake done, tuned
+  // With TLS agreed: each lane's session, in lane order; else empty.
+  std::vector<std::shared_ptr<tcp::TlsLane>> tls;
   std::string peer;
   std::string session_hex;
   uint32_t local_chunk = 0;

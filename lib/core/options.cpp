@@ -112,6 +112,13 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     else if (p == "off") o.verbs_policy = VerbsPolicy::kOff;
     else return badEnv("FARLINK_VERBS", v, "one of auto, required, off");
   }
+  if (const char* v = std::getenv("FARLINK_TLS")) {
+    std::string t(v);
+    if (t == "off") o.tls = TlsMode::kOff;
+    else if (t == "on") o.tls = TlsMode::kOn;
+    else if (t == "required" || t == "require") o.tls = TlsMode::kRequired;
+    else return badEnv("FARLINK_TLS", v, "one of off, on, required");
+  }
   if (const char* v = std::getenv("FARLINK_AUTO_ORDER")) o.auto_order = v;
   if (const char* v = std::getenv("FARLINK_BUSY_POLL")) {
     if (!parseBool(v, &b)) return badEnv("FARLINK_BUSY_POLL", v, "a boolean (0/1)");
@@ -173,6 +180,14 @@ Status ChannelOptions::validate() const {
   if (flow == FlowMode::kFixed && flow_rate_bps == 0)
     return bad("flow mode 'fixed' needs a rate: set flow_rate_bps (FARLINK_FLOW_RATE, e.g. 1G)");
   if (Status s = parseAutoOrder(auto_order, nullptr); !s) return s;
+  // The TLS keys come from the PSK; TLS without one would encrypt to
+  // whoever answers, which on an untrusted link is no protection.
+  if (tls == TlsMode::kRequired && verbs_policy == VerbsPolicy::kRequired)
+    return bad("FARLINK_TLS=required and FARLINK_VERBS=required exclude each other: only TCP "
+               "lanes are encrypted");
+  if (tls != TlsMode::kOff && psk.empty())
+    return bad("TLS (FARLINK_TLS=on/required) needs a pre-shared key: set FARLINK_PSK on both "
+               "sides; the TLS 1.3 keys are derived from it");
   return Status();
 }
 

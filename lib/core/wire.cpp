@@ -26,6 +26,7 @@ const char* handshakeStatusName(HandshakeStatus s) {
     case HandshakeStatus::kUnauthenticated: return "authentication failed";
     case HandshakeStatus::kBusy: return "listener busy";
     case HandshakeStatus::kSessionMismatch: return "lane does not match its session";
+    case HandshakeStatus::kTlsMismatch: return "TLS required on one side only";
   }
   return "unknown handshake status";
 }
@@ -95,7 +96,7 @@ Status decodeWelcomeFixed(std::span<const uint8_t, kWelcomeFixedSize> in, Welcom
   std::memcpy(w->proof.data(), p + 48, 32);
   *reason_len = get16(p + 80);
   if (*reason_len > kMaxReason) return bad("WELCOME reason length " + std::to_string(*reason_len) + " > 512");
-  if (get16(p + 6) > static_cast<uint16_t>(HandshakeStatus::kSessionMismatch))
+  if (get16(p + 6) > static_cast<uint16_t>(HandshakeStatus::kTlsMismatch))
     return bad("WELCOME has unknown status " + std::to_string(get16(p + 6)));
   if ((w->capabilities & ~kKnownCaps) != 0)
     return bad("WELCOME has unknown capability bits 0x" + std::to_string(w->capabilities));
@@ -118,7 +119,7 @@ std::string encodeVerdict(const Verdict& v) {
 Status decodeVerdictFixed(std::span<const uint8_t, kVerdictFixedSize> in, Verdict* v,
                           size_t* reason_len) {
   uint16_t st = get16(in.data());
-  if (st > static_cast<uint16_t>(HandshakeStatus::kSessionMismatch))
+  if (st > static_cast<uint16_t>(HandshakeStatus::kTlsMismatch))
     return bad("VERDICT has unknown status " + std::to_string(st));
   v->status = static_cast<HandshakeStatus>(st);
   *reason_len = get16(in.data() + 2);

@@ -3,8 +3,9 @@
 //
 // Handshake, per lane (client speaks first):
 //   HELLO   client→server  68 bytes: magic "FLNK", u16 version, u16 reserved,
-//           u32 capabilities (bit 0 PSK, bit 1 UCX bootstrap), u16 lane_index, u16 lane_count, u32 max_chunk,
-//           u8 session_id[16], u8 client_nonce[32]
+//           u32 capabilities (bit 0 PSK, bit 1 UCX bootstrap, bit 2 TLS,
+//           bit 3 TLS required), u16 lane_index, u16 lane_count,
+//           u32 max_chunk, u8 session_id[16], u8 client_nonce[32]
 //   WELCOME server→client  82 + reason_len bytes: magic "FLNK", u16 version,
 //           u16 status, u32 capabilities, u32 max_chunk, u8 server_nonce[32],
 //           u8 server_proof[32] (zero without PSK), u16 reason_len, reason
@@ -12,6 +13,9 @@
 //   PROOF   client→server  32 bytes: HMAC-SHA256 client proof
 //   VERDICT server→client  4 + reason_len bytes: u16 status, u16 reason_len,
 //           reason
+// With TLS agreed (bit 2 in HELLO and WELCOME; needs the PSK) a TLS 1.3
+// handshake follows on the same connection, and every frame below travels
+// inside TLS records.
 // Then frames, each a 40-byte header and, for DATA, WRITE and READ_RESP,
 // chunk_len payload bytes:
 //   u8 type, u8 flags (0), u16 reserved (0), u32 chunk_len, u64 msg_seq,
@@ -36,7 +40,14 @@ inline constexpr uint32_t kCapPsk = 1u << 0;
 // follow the handshake; see lib/transport/ucx/ucx_bootstrap.h) instead of
 // being a TCP lane.
 inline constexpr uint32_t kCapUcx = 1u << 1;
-inline constexpr uint32_t kKnownCaps = kCapPsk | kCapUcx;
+// TLS 1.3 follows the handshake on this lane (HELLO: offered; WELCOME:
+// accepted). kCapTlsRequired (HELLO only): the client refuses plaintext, so a
+// listener without TLS says why instead of letting the lane hang.
+inline constexpr uint32_t kCapTls = 1u << 2;
+inline constexpr uint32_t kCapTlsRequired = 1u << 3;
+inline constexpr uint32_t kKnownCaps = kCapPsk | kCapUcx | kCapTls | kCapTlsRequired;
+// Bits that say how a lane is secured rather than which datapath it serves.
+inline constexpr uint32_t kSecurityCaps = kCapPsk | kCapTls | kCapTlsRequired;
 inline constexpr int kMaxLanes = 64;
 inline constexpr uint32_t kMinChunk = 4096;
 inline constexpr uint32_t kMaxChunk = 64u << 20;
@@ -56,7 +67,8 @@ enum class HandshakeStatus : uint16_t {
   kBadHello = 3,       // malformed fields
   kUnauthenticated = 4,
   kBusy = 5,           // listener limits reached
-  kSessionMismatch = 6 // lane does not fit the session it names
+  kSessionMismatch = 6, // lane does not fit the session it names
+  kTlsMismatch = 7      // one side requires TLS, the other does not use it
 };
 const char* handshakeStatusName(HandshakeStatus s);
 
@@ -100,7 +112,8 @@ Status decodeVerdictFixed(std::span<const uint8_t, kVerdictFixedSize> in, Verdic
                           size_t* reason_len);
 
 // HMAC-SHA256(psk, role || session || lane_index || client_nonce || server_nonce).
-enum class Role : uint8_t { kClient = 'C', kServer = 'S' };
+// kTls: the lane's TLS 1.3 external PSK, bound to this lane's handshake.
+enum class Role : uint8_t { kClient = 'C', kServer = 'S', kTls = 'T' };
 Proof computeProof(const std::string& psk, Role role, const SessionId& session,
                    uint16_t lane_index, const Nonce& client_nonce, const Nonce& server_nonce);
 bool proofEqual(const Proof& a, const Proof& b);  // constant time

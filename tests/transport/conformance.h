@@ -35,6 +35,12 @@ class ConformanceBase : public ::testing::TestWithParam<ConformanceParam> {
     // The suite runs again with flow control forced on (conformance-flow).
     if (const char* f = std::getenv("FARLINK_TEST_FLOW"); f && std::string(f) == "model")
       o.flow = FlowMode::kModel;
+    // And again with every TCP lane in TLS (conformance-tls).
+    if (const char* t = std::getenv("FARLINK_TEST_TLS");
+        t && std::string(t) == "required" && transport() == "tcp") {
+      o.tls = TlsMode::kRequired;
+      o.psk = "conformance-tls";
+    }
     o.lanes = lanes();
     return o;
   }

@@ -16,7 +16,7 @@ constexpr const char* kAllVars[] = {
     "FARLINK_LANES",          "FARLINK_CHUNK_SIZE", "FARLINK_MAX_MESSAGE",
     "FARLINK_MAX_UNEXPECTED", "FARLINK_PSK",        "FARLINK_CONNECT_TIMEOUT_MS",
     "FARLINK_SOCKET_BUFFER",  "FARLINK_NODELAY",    "FARLINK_RING_DEPTH",
-    "FARLINK_DEAD_PEER_MS",
+    "FARLINK_DEAD_PEER_MS",   "FARLINK_TLS",
 };
 
 // Clears every FARLINK_* variable for the test's lifetime, then sets the given

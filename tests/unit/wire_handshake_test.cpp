@@ -271,13 +271,13 @@ TEST(WireVerdict, RejectsReasonLongerThanLimit) {
 
 TEST(WireHandshake, StatusNamesAreDistinct) {
   std::set<std::string> names;
-  for (uint16_t s = 0; s <= static_cast<uint16_t>(HandshakeStatus::kSessionMismatch); ++s) {
+  for (uint16_t s = 0; s <= static_cast<uint16_t>(HandshakeStatus::kTlsMismatch); ++s) {
     const char* n = handshakeStatusName(static_cast<HandshakeStatus>(s));
     ASSERT_NE(n, nullptr);
     EXPECT_GT(std::string(n).size(), 0u);
     names.insert(n);
   }
-  EXPECT_EQ(names.size(), static_cast<size_t>(HandshakeStatus::kSessionMismatch) + 1);
+  EXPECT_EQ(names.size(), static_cast<size_t>(HandshakeStatus::kTlsMismatch) + 1);
   // An unknown value from a peer must not crash the name lookup.
   EXPECT_NE(handshakeStatusName(static_cast<HandshakeStatus>(999)), nullptr);
 }

@@ -19,6 +19,15 @@ void randomBytes(uint8_t* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = static_cast<uint8_t>(rd());
 }
 
+// One step of a lane's TLS handshake: false while it waits for the socket,
+// true once it finished, ok or with *error set.
+static bool stepTls(TlsLane& tls, int fd, Status* error) {
+  Status s = tls.handshake(fd);
+  if (s.code() == StatusCode::kAgain) return false;
+  *error = std::move(s);
+  return true;
+}
+
 Status StepIo::step(const std::string& peer) {
   while (writing()) {
     ssize_t n = ::send(fd_.get(), out_.data() + sent_, out_.size() - sent_, MSG_NOSIGNAL);
@@ -46,7 +55,10 @@ ServerHandshake::ServerHandshake(UniqueFd fd, std::string peer, const Config* co
   randomBytes(nonce_.data(), nonce_.size());
 }
 
-short ServerHandshake::events() const { return io_.writing() ? POLLOUT : POLLIN; }
+short ServerHandshake::events() const {
+  if (state_ == State::kTls) return tls_->wantsWrite() ? POLLOUT : POLLIN;
+  return io_.writing() ? POLLOUT : POLLIN;
+}
 
 void ServerHandshake::failWith(HandshakeStatus status, Status why, bool as_verdict) {
   if (as_verdict) {
@@ -99,8 +111,26 @@ void ServerHandshake::onHello() {
                            "key (set FARLINK_PSK on the listener)"),
                     false);
   }
+  const bool client_tls = (hello_.capabilities & wire::kCapTls) != 0;
+  if (config_->tls == TlsMode::kRequired && !client_tls) {
+    return failWith(HandshakeStatus::kTlsMismatch,
+                    Status(StatusCode::kNotSupported,
+                           "peer " + peer_ + " did not offer TLS and this listener requires it "
+                           "(set FARLINK_TLS=on or required on the client, with the listener's "
+                           "FARLINK_PSK)"),
+                    false);
+  }
+  if ((hello_.capabilities & wire::kCapTlsRequired) != 0 && config_->tls == TlsMode::kOff) {
+    return failWith(HandshakeStatus::kTlsMismatch,
+                    Status(StatusCode::kNotSupported,
+                           "peer " + peer_ + " requires TLS but this listener has it off (set "
+                           "FARLINK_TLS=on on the listener)"),
+                    false);
+  }
+  // TLS is keyed from the PSK, so it rides only on an authenticated lane.
+  use_tls_ = client_tls && server_psk && config_->tls != TlsMode::kOff;
   wire::Welcome w;
-  w.capabilities = server_psk ? wire::kCapPsk : 0;
+  w.capabilities = (server_psk ? wire::kCapPsk : 0) | (use_tls_ ? wire::kCapTls : 0);
   w.max_chunk = config_->max_chunk;
   w.nonce = nonce_;
   if (server_psk)
@@ -111,9 +141,31 @@ void ServerHandshake::onHello() {
   state_ = server_psk ? State::kReadProof : State::kWriteWelcome;
 }
 
+void ServerHandshake::finish() {
+  if (!use_tls_) {
+    state_ = State::kDone;
+    return;
+  }
+  wire::Proof key = wire::computeProof(config_->psk, wire::Role::kTls, hello_.session,
+                                       hello_.lane_index, hello_.nonce, nonce_);
+  auto t = TlsLane::create(TlsLane::Side::kServer, key, peer_, hello_.lane_index);
+  if (!t) {
+    error_ = t.status();
+    state_ = State::kFailed;
+    return;
+  }
+  tls_ = std::move(t.value());
+  state_ = State::kTls;
+}
+
 bool ServerHandshake::advance() {
   for (;;) {
     if (state_ == State::kDone || state_ == State::kFailed) return true;
+    if (state_ == State::kTls) {
+      if (!stepTls(*tls_, io_.fd(), &error_)) return false;
+      state_ = error_.isOk() ? State::kDone : State::kFailed;
+      return true;
+    }
     Status s = io_.step(peer_);
     if (s.code() == StatusCode::kAgain) return false;
     if (!s) {
@@ -140,8 +192,9 @@ bool ServerHandshake::advance() {
         state_ = State::kWriteVerdict;
         break;
       }
-      case State::kWriteVerdict: state_ = State::kDone; break;
+      case State::kWriteVerdict: finish(); break;
       case State::kWriteThenFail: state_ = State::kFailed; break;
+      case State::kTls:
       case State::kDone:
       case State::kFailed: break;
     }
@@ -157,6 +210,7 @@ ClientHandshake::ClientHandshake(UniqueFd fd, std::string peer, const Config* co
 }
 
 short ClientHandshake::events() const {
+  if (state_ == State::kTls) return tls_->wantsWrite() ? POLLOUT : POLLIN;
   return (state_ == State::kConnecting || io_.writing()) ? POLLOUT : POLLIN;
 }
 
@@ -171,6 +225,7 @@ static StatusCode codeForRefusal(HandshakeStatus s) {
     case HandshakeStatus::kAuthRequired:
     case HandshakeStatus::kUnauthenticated: return StatusCode::kUnauthenticated;
     case HandshakeStatus::kBusy: return StatusCode::kResourceExhausted;
+    case HandshakeStatus::kTlsMismatch: return StatusCode::kNotSupported;
     default: return StatusCode::kProtocolError;
   }
 }
@@ -190,6 +245,20 @@ void ClientHandshake::onWelcome() {
                     std::to_string(wire::kVersion)));
     return;
   }
+  const bool tls_accepted = (welcome_.capabilities & wire::kCapTls) != 0;
+  if (tls_accepted && (config_->tls == TlsMode::kOff || config_->psk.empty())) {
+    fail(Status(StatusCode::kProtocolError,
+                "peer " + peer_ + " turned on TLS, which this side did not offer"));
+    return;
+  }
+  if (!tls_accepted && config_->tls == TlsMode::kRequired) {
+    fail(Status(StatusCode::kNotSupported,
+                "peer " + peer_ + " does not use TLS (its FARLINK_TLS is off, or its farlink "
+                "predates TLS) and this side requires it (FARLINK_TLS=required): set "
+                "FARLINK_TLS=on on the listener, or FARLINK_TLS=on here to allow plaintext"));
+    return;
+  }
+  use_tls_ = tls_accepted;
   if (config_->psk.empty()) {
     state_ = State::kDone;
     return;
@@ -212,13 +281,34 @@ void ClientHandshake::onWelcome() {
   state_ = State::kProof;
 }
 
+bool ClientHandshake::finish() {
+  if (!use_tls_) {
+    state_ = State::kDone;
+    return true;
+  }
+  wire::Proof key = wire::computeProof(config_->psk, wire::Role::kTls, config_->session,
+                                       lane_index_, nonce_, welcome_.nonce);
+  auto t = TlsLane::create(TlsLane::Side::kClient, key, peer_, lane_index_);
+  if (!t) return fail(t.status());
+  tls_ = std::move(t.value());
+  state_ = State::kTls;
+  return false;
+}
+
 bool ClientHandshake::advance() {
   for (;;) {
     if (state_ == State::kDone || state_ == State::kFailed) return true;
+    if (state_ == State::kTls) {
+      if (!stepTls(*tls_, io_.fd(), &error_)) return false;
+      state_ = error_.isOk() ? State::kDone : State::kFailed;
+      return true;
+    }
     if (state_ == State::kConnecting) {
       if (Status s = finishConnect(io_.fd(), peer_); !s) return fail(s);
       wire::Hello h;
       h.capabilities = (config_->psk.empty() ? 0 : wire::kCapPsk) | config_->capabilities;
+      if (config_->tls != TlsMode::kOff) h.capabilities |= wire::kCapTls;
+      if (config_->tls == TlsMode::kRequired) h.capabilities |= wire::kCapTlsRequired;
       h.lane_index = lane_index_;
       h.lane_count = config_->lane_count;
       if (!config_->announced_chunk)
@@ -276,7 +366,7 @@ bool ClientHandshake::advance() {
                              "peer " + peer_ + " refused lane " + std::to_string(lane_index_) +
                                  ": " + wire::handshakeStatusName(verdict_.status) +
                                  (verdict_.reason.empty() ? "" : " (" + verdict_.reason + ")")));
-        state_ = State::kDone;
+        if (finish()) return true;
         break;
       default: break;
     }

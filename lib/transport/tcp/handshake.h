@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <poll.h>
 
@@ -13,6 +14,7 @@
 #include "core/channel_impl.h"
 #include "core/unique_fd.h"
 #include "core/wire.h"
+#include "transport/tcp/tls_lane.h"
 
 namespace farlink::tcp {
 
@@ -44,6 +46,7 @@ class ServerHandshake {
   struct Config {
     std::string psk;
     uint32_t max_chunk;
+    TlsMode tls = TlsMode::kOff;
   };
   ServerHandshake(UniqueFd fd, std::string peer, const Config* config, Deadline deadline);
 
@@ -59,11 +62,14 @@ class ServerHandshake {
   UniqueFd takeFd() { return io_.takeFd(); }
   // Refuses a lane whose handshake succeeded but whose session is unusable.
   void refuse(wire::HandshakeStatus status, Status why);
+  // The lane's TLS session once ok(), if TLS was agreed; else null.
+  std::unique_ptr<TlsLane> takeTls() { return std::move(tls_); }
 
  private:
   enum class State { kReadHello, kWriteWelcome, kReadProof, kWriteVerdict, kWriteThenFail,
-                     kDone, kFailed };
+                     kTls, kDone, kFailed };
   void onHello();
+  void finish();
   void failWith(wire::HandshakeStatus status, Status why, bool as_verdict);
 
   StepIo io_;
@@ -74,6 +80,8 @@ class ServerHandshake {
   wire::Hello hello_;
   wire::Nonce nonce_{};
   Status error_;
+  bool use_tls_ = false;
+  std::unique_ptr<TlsLane> tls_;
 };
 
 class ClientHandshake {
@@ -88,6 +96,7 @@ class ClientHandshake {
     // RTT); every lane then announces that one. Null: max_chunk.
     std::function<uint32_t(int fd)> chunk_for_path;
     mutable std::optional<uint32_t> announced_chunk;
+    TlsMode tls = TlsMode::kOff;  // offered in HELLO (TCP lanes only)
   };
   ClientHandshake(UniqueFd connecting_fd, std::string peer, const Config* config,
                   uint16_t lane_index);
@@ -99,12 +108,14 @@ class ClientHandshake {
   int fd() const { return io_.fd(); }
   UniqueFd takeFd() { return io_.takeFd(); }
   uint32_t peerMaxChunk() const { return welcome_.max_chunk; }
+  std::unique_ptr<TlsLane> takeTls() { return std::move(tls_); }
 
  private:
-  enum class State { kConnecting, kHello, kWelcomeReason, kProof, kVerdictReason, kDone,
+  enum class State { kConnecting, kHello, kWelcomeReason, kProof, kVerdictReason, kTls, kDone,
                      kFailed };
   void onWelcome();
   bool fail(Status s);
+  bool finish();
 
   StepIo io_;
   std::string peer_;
@@ -116,7 +127,10 @@ class ClientHandshake {
   wire::Verdict verdict_;
   bool server_proof_bad_ = false;
   Status error_;
+  bool use_tls_ = false;
+  std::unique_ptr<TlsLane> tls_;
 };
+
 
 // Random bytes for nonces and session ids (OpenSSL RAND_bytes).
 void randomBytes(uint8_t* out, size_t n);

@@ -30,6 +30,9 @@ Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
   ch->ring_ok_ = true;
   ch->wake_fd_.reset(eventfd(0, EFD_CLOEXEC));
   if (!ch->wake_fd_.valid()) return errnoStatus(StatusCode::kIoError, "eventfd", errno);
+  if (!ch->setup_.tls.empty() && ch->setup_.tls.size() != ch->setup_.lanes.size())
+    return Status(StatusCode::kProtocolError,
+                  "peer " + ch->setup_.peer + " agreed to TLS on some lanes of its session only");
   int i = 0;
   for (auto& fd : ch->setup_.lanes) {
     // io_uring retries blocking sockets by polling; O_NONBLOCK would make it
@@ -39,6 +42,13 @@ Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
     lane->index = i++;
     lane->fd = std::move(fd);
     lane->staging.reset(new uint8_t[kStagingBytes]);
+    if (!ch->setup_.tls.empty()) {
+      lane->tls = std::move(ch->setup_.tls[lane->index]);
+      if (!lane->tls)
+        return Status(StatusCode::kProtocolError, "peer " + ch->setup_.peer +
+                                                      " agreed to TLS on some lanes of its session only");
+      lane->cipher_in.reset(new uint8_t[kStagingBytes]);
+    }
     lane->stats.up = true;
     ch->lanes_.push_back(std::move(lane));
   }
@@ -196,6 +206,7 @@ ChannelStats TcpChannel::stats() const {
   st.lanes = static_cast<int>(lanes_.size());
   if (flow_) st.flow = flow_->summary(Clock::now());
   st.authenticated = setup_.authenticated;
+  st.encrypted = !lanes_.empty() && lanes_.front()->tls != nullptr;
   for (const auto& l : lanes_) {
     st.lane.push_back(l->stats);
     if (l->fd.valid()) readPathInfo(l->fd.get(), &st.lane.back());

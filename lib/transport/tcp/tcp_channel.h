@@ -23,6 +23,7 @@
 #include "core/wire.h"
 #include "transport/tcp/lane_session.h"
 #include "transport/tcp/tcp_flow.h"
+#include "transport/tcp/tls_lane.h"
 
 namespace farlink::tcp {
 
@@ -67,6 +68,11 @@ struct Lane {
   bool last_was_large = false; // next header likely precedes a large payload
   bool peer_closed = false;    // CLOSE frame seen
   uint64_t peer_total = 0;     // messages the peer says it sent
+
+  // --- TLS (tcp_tls_path.cpp); null: a plaintext lane ---
+  std::shared_ptr<TlsLane> tls;
+  std::vector<uint8_t> sealed;           // records of the sendmsg in flight
+  std::unique_ptr<uint8_t[]> cipher_in;  // records received, not yet decrypted
 };
 
 class TcpChannel final : public FramedChannel {
@@ -109,6 +115,11 @@ class TcpChannel final : public FramedChannel {
   // one-sided frames (tcp_datapath.cpp)
   bool routeRma(Lane& lane);
   void rmaPayloadDone(Lane& lane);
+  // TLS lanes (tcp_tls_path.cpp): encrypt the batch just built in lane.mh
+  // (false: the channel failed); decrypt what TLS holds into staging and
+  // parse it, until TLS needs more bytes or the lane stalls.
+  bool sealBatch(Lane& lane);
+  void openTls(Lane& lane);
   void fail(Status why);
   void finishFailure();
   io_uring_sqe* sqe();

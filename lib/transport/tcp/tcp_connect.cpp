@@ -28,6 +28,12 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
   ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
                               static_cast<uint16_t>(lane_count), capabilities, {}, {}};
   randomBytes(cfg.session.data(), cfg.session.size());
+  // TLS covers TCP lanes only; a bootstrap for another datapath is not one.
+  if (capabilities == 0) cfg.tls = o.tls;
+  else if (o.tls == TlsMode::kRequired)
+    return Status(StatusCode::kNotSupported,
+                  "cannot connect to " + peer + " with TLS: only tcp:// lanes are encrypted, and "
+                  "FARLINK_TLS=required forbids this datapath; use tcp://, or FARLINK_TLS=on");
   // Plain TCP lanes may be paced (smaller chunks); a bootstrap connection
   // for another datapath (capability bits set) carries no frames.
   if (capabilities == 0)
@@ -74,6 +80,7 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
   for (auto& h : hs) {
     if (h->peerMaxChunk() != setup.peer_chunk)
       return Status(StatusCode::kProtocolError, "peer " + peer + " announced different chunk sizes on its lanes");
+    if (auto tls = h->takeTls()) setup.tls.push_back(std::move(tls));
     UniqueFd fd = h->takeFd();
     if (Status s = tuneLane(fd.get(), o, peer); !s) return s;
     setup.lanes.push_back(std::move(fd));

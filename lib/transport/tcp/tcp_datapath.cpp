@@ -88,6 +88,7 @@ void TcpChannel::armSend(Lane& lane) {
   lane.batch_left = bytes;
   lane.send_busy = true;
   if (flow_) flow_->onBatch(lane.index, bytes);
+  if (lane.tls && !sealBatch(lane)) return;
   submitSend(lane);
 }
 
@@ -107,7 +108,15 @@ void TcpChannel::armRecv(Lane& lane) {
   if (lane.recv_busy || (lane.rx != Rx::kHeader && lane.rx != Rx::kPayload)) return;
   io_uring_sqe* s = nullptr;
   size_t buffered = lane.rend - lane.rpos;
-  if (lane.rx == Rx::kPayload && buffered == 0 && lane.dest && lane.remaining >= kDirectMin) {
+  if (lane.tls) {
+    // Plaintext still inside TLS goes first (openTls); records land in
+    // their own buffer, never straight in the destination.
+    if (lane.tls->buffered()) return;
+    s = sqe();
+    io_uring_prep_recv(s, lane.fd.get(), lane.cipher_in.get(), kStagingBytes, 0);
+    lane.recv_direct = false;
+  } else if (lane.rx == Rx::kPayload && buffered == 0 && lane.dest &&
+             lane.remaining >= kDirectMin) {
     // Large payload: straight into the destination, no staging copy; the
     // next frame's header rides along into staging, saving an op per chunk.
     lane.rpos = lane.rend = 0;
@@ -204,7 +213,8 @@ void TcpChannel::onReceived(Lane& lane, int res) {
   lane.recv_busy = false;
   if (!failed_.isOk()) return;
   if (res == 0) {
-    if (lane.peer_closed && !lane.recv_direct && lane.rpos == lane.rend) {
+    if (lane.peer_closed && !lane.recv_direct && lane.rpos == lane.rend &&
+        !(lane.tls && lane.tls->buffered())) {
       lane.rx = Lane::RxState::kDone;
       return;
     }
@@ -220,6 +230,10 @@ void TcpChannel::onReceived(Lane& lane, int res) {
     return fail(errnoStatus(code, "recv on lane " + std::to_string(lane.index) + " from " + setup_.peer, err));
   }
   lane.stats.bytes_received += static_cast<size_t>(res);
+  if (lane.tls) {
+    lane.tls->feed(lane.cipher_in.get(), static_cast<size_t>(res));
+    return openTls(lane);
+  }
   if (lane.recv_direct) {
     lane.recv_direct = false;
     size_t got = static_cast<size_t>(res);
@@ -309,7 +323,9 @@ void TcpChannel::onCloseFrame(Lane& lane) {
 
 void TcpChannel::retryStalled() {
   retryStalledLanes(lanes_, [&](Lane& l) {
-    if (l.rx == Lane::RxState::kStalled && routeCurrent(l)) parse(l);
+    if (l.rx != Lane::RxState::kStalled || !routeCurrent(l)) return;
+    parse(l);
+    if (l.tls) openTls(l);
   });
 }
 

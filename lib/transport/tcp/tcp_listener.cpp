@@ -29,6 +29,7 @@ struct PendingSession {
   wire::Hello first;
   std::string peer;
   std::vector<UniqueFd> lanes;
+  std::vector<std::shared_ptr<TlsLane>> tls;  // per lane when TLS was agreed
   int have = 0;
   Deadline deadline;
 };
@@ -37,7 +38,7 @@ class TcpListener final : public ListenerImpl {
  public:
   TcpListener(UniqueFd fd, Uri uri, ChannelOptions o, std::string scheme, SessionToChannel make)
       : fd_(std::move(fd)), uri_(std::move(uri)), opts_(std::move(o)),
-        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size)}, scheme_(std::move(scheme)),
+        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size), opts_.tls}, scheme_(std::move(scheme)),
         make_(std::move(make)) {
     uri_.port = localPort(fd_.get());
   }
@@ -154,16 +155,19 @@ class TcpListener final : public ListenerImpl {
       s.first = hello;
       s.peer = h.peer();
       s.lanes.resize(hello.lane_count);
+      s.tls.resize(hello.lane_count);
       s.deadline = h.deadline();
       it = sessions_.emplace(hello.session, std::move(s)).first;
     }
     PendingSession& s = it->second;
     if (hello.lane_count != s.first.lane_count || hello.max_chunk != s.first.max_chunk ||
-        s.lanes[hello.lane_index].valid()) {
+        hello.capabilities != s.first.capabilities || s.lanes[hello.lane_index].valid()) {
       return reject(Status(StatusCode::kProtocolError,
                            "peer " + h.peer() + " sent lane " + std::to_string(hello.lane_index) +
-                               " that does not fit its session (duplicate or different lane count)"));
+                               " that does not fit its session (duplicate, or different lane "
+                               "count or capabilities)"));
     }
+    s.tls[hello.lane_index] = h.takeTls();
     UniqueFd fd = h.takeFd();
     if (Status st = tuneLane(fd.get(), opts_, h.peer()); !st) return reject(st);
     s.lanes[hello.lane_index] = std::move(fd);
@@ -183,6 +187,7 @@ class TcpListener final : public ListenerImpl {
       setup.authenticated = !opts_.psk.empty();
       setup.options = opts_;
       setup.lanes = std::move(s.lanes);
+      if (s.tls.front()) setup.tls = std::move(s.tls);
       sessions_.erase(it);
       auto ch = make_(std::move(setup));
       if (!ch) {
@@ -218,7 +223,7 @@ Result<std::unique_ptr<ListenerImpl>> listenSessions(const Uri& uri, const Chann
 }
 
 Result<std::shared_ptr<ChannelImpl>> adoptTcp(LaneSession s) {
-  if ((s.capabilities & ~wire::kCapPsk) != 0)
+  if ((s.capabilities & ~wire::kSecurityCaps) != 0)
     return Status(StatusCode::kProtocolError,
                   "peer " + s.peer + " asked for another datapath's bootstrap (HELLO capability bits " +
                       std::to_string(s.capabilities) +

@@ -99,8 +99,12 @@ Result<std::shared_ptr<ChannelImpl>> connectAuto(const Uri& uri, const ChannelOp
   if (Status s = parseAutoOrder(o.auto_order, &order); !s) return s;
   if (o.verbs_policy == VerbsPolicy::kRequired) order = {"verbs"};
   if (o.verbs_policy == VerbsPolicy::kOff) order = {"tcp"};
+  // Only TCP lanes carry TLS (validate() refuses it with FARLINK_VERBS=required).
+  if (o.tls == TlsMode::kRequired) order = {"tcp"};
   // Why each datapath before the chosen one was passed over.
-  std::string why = o.verbs_policy == VerbsPolicy::kOff ? "verbs disabled (FARLINK_VERBS=off)" : "";
+  std::string why = o.verbs_policy == VerbsPolicy::kOff ? "verbs disabled (FARLINK_VERBS=off)"
+                    : o.tls == TlsMode::kRequired ? "TLS required (FARLINK_TLS=required)"
+                                                  : "";
   auto passOver = [&](const std::string& reason) { why += (why.empty() ? "" : "; ") + reason; };
   for (const std::string& name : order) {
     if (name == "tcp") break;
@@ -183,7 +187,7 @@ Result<std::unique_ptr<ListenerImpl>> listenAuto(const Uri& uri, const ChannelOp
     tcp = std::move(t.value());
     at.port = tcp->port();
   }
-  if (o.verbs_policy != VerbsPolicy::kOff && haveRdmaDevice()) {
+  if (o.verbs_policy != VerbsPolicy::kOff && o.tls != TlsMode::kRequired && haveRdmaDevice()) {
     auto v = listenVerbs(at, o);
     if (v) verbs = std::move(v.value());
     else if (o.verbs_policy == VerbsPolicy::kRequired) return v.status();
