@@ -8,20 +8,27 @@ void StreamProgress::onQueued(ChunkId id, uint64_t begin, uint64_t end, FlowTime
   chunks_.push_back(Chunk{id, begin, end, now});
 }
 
-FlowTime StreamProgress::queuedAt(uint64_t byte) const {
-  // Bytes between chunks (frame headers) went to the socket with the chunk after them.
-  for (const Chunk& c : chunks_)
-    if (byte < c.end) return c.queued;
-  return last_obs_;
-}
-
 void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime now, std::vector<Acked>& out) {
   if (sent > sent_) {
-    // Byte sent_ left after the previous poll (which saw it unsent) and
-    // after it was handed to the socket.
-    marks_.push_back(Mark{sent_, std::max(last_obs_, queuedAt(sent_))});
+    // Byte sent_ had not left at the previous poll (which saw it unsent).
+    // Marks go on chunk bytes only: bytes between chunks (frame headers,
+    // control frames) may have come and gone while this lane had no chunk
+    // and was not polled, so sent_ may be long stale for them; a chunk's
+    // first byte cannot have left before the chunk was queued.
+    for (const Chunk& c : chunks_) {
+      if (c.end <= sent_) continue;
+      uint64_t byte = std::max(sent_, c.begin);
+      if (sent > byte)
+        marks_.push_back(Mark{byte, byte == sent_ ? std::max(last_obs_, c.queued) : c.queued});
+      break;
+    }
     sent_ = sent;
   }
+  last_obs_ = std::max(last_obs_, now);
+  observeAcked(acked, now, out);
+}
+
+void StreamProgress::observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out) {
   while (!marks_.empty() && acked > marks_.front().byte) {
     FlowDuration sample = now - marks_.front().unsent_at;
     marks_.pop_front();
@@ -29,7 +36,6 @@ void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime now, std::v
     latest_ = sample;
     best_ = best_ == FlowDuration::zero() ? sample : std::min(best_, sample);
   }
-  last_obs_ = std::max(last_obs_, now);
   bool completed = false;
   while (!chunks_.empty() && chunks_.front().end <= acked) {
     out.push_back(Acked{chunks_.front().id, best_ != FlowDuration::zero() ? best_ : latest_});

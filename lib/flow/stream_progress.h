@@ -37,6 +37,9 @@ class StreamProgress {
   // Counters read at `now` (sent >= acked; neither ever goes back). Appends
   // the chunks whose last byte is acked, oldest first.
   void observe(uint64_t sent, uint64_t acked, FlowTime now, std::vector<Acked>& out);
+  // Only `acked` could be read reliably at `now` (the datapath was still
+  // handing the socket bytes): completes chunks, takes no send marks.
+  void observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out);
 
   bool empty() const { return chunks_.empty(); }
   size_t outstanding() const { return chunks_.size(); }
@@ -52,8 +55,6 @@ class StreamProgress {
     uint64_t byte;       // first byte of a newly sent range
     FlowTime unsent_at;  // when it was last known not to have left
   };
-  FlowTime queuedAt(uint64_t byte) const;
-
   std::deque<Chunk> chunks_;  // a few per lane
   std::deque<Mark> marks_;    // at most one per poll in flight
   uint64_t sent_ = 0;

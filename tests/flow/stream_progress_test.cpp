@@ -96,6 +96,37 @@ TEST(StreamProgress, ALatePollDoesNotInflateTheChunksSample) {
   EXPECT_EQ(out[0].rtt, milliseconds(31));  // a byte sent in (t, t+1] ms, its ack seen at t+31
 }
 
+TEST(StreamProgress, BytesBetweenChunksSentWhileUnobservedGiveNoSample) {
+  // A control frame (bytes 100-140) went out and was acked while the lane
+  // had no chunk and nobody polled it; then a chunk is queued at 50 ms.
+  StreamProgress p;
+  std::vector<StreamProgress::Acked> out;
+  p.onQueued(1, 0, 100, at(milliseconds(0)));
+  p.observe(100, 100, at(milliseconds(31)), out);
+  ASSERT_EQ(out.size(), 1u);
+  p.onQueued(2, 140, 140 + kChunk, at(milliseconds(50)));
+  p.observe(140 + kChunk, 140, at(milliseconds(51)), out);  // the frame is long acked
+  p.observe(140 + kChunk, 140 + kSeg, at(milliseconds(81)), out);
+  p.observe(140 + kChunk, 140 + kChunk, at(milliseconds(85)), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].id, 2u);
+  EXPECT_EQ(out[1].rtt, milliseconds(31));  // from the chunk's queueing at 50 ms, not 1 ms
+}
+
+TEST(StreamProgress, PollsThatSeeOnlyAcksDoNotVouchForUnsentBytes) {
+  // At 20 ms only the ack counter could be trusted (a send was half done),
+  // so byte kSeg is known unsent at 1 ms only: its sample must count from there.
+  StreamProgress p;
+  std::vector<StreamProgress::Acked> out;
+  p.onQueued(1, 0, kChunk, at(milliseconds(0)));
+  p.observe(kSeg, 0, at(milliseconds(1)), out);
+  p.observeAcked(0, at(milliseconds(20)), out);
+  p.observe(kChunk, 0, at(milliseconds(21)), out);
+  p.observe(kChunk, kChunk, at(milliseconds(52)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rtt, milliseconds(51));
+}
+
 // Exhaustive over poll phases and pacing delays: with polls every `tick`,
 // every sample lies in [true RTT, true RTT + 2 ticks].
 TEST(StreamProgress, SamplesBoundTheTrueRttFromAbove) {

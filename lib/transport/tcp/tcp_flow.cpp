@@ -123,8 +123,14 @@ void TcpFlow::poll(const std::vector<int>& fds, const std::vector<uint64_t>& acc
                  std::min<uint64_t>(accepted[i], static_cast<uint64_t>(std::max(held, 0)));
         };
         uint64_t acked = below(unacked);
+        // While a sendmsg runs, the socket holds bytes that `accepted` does
+        // not count yet, so "sent" would land on bytes that left long ago
+        // (RTT samples of ~1 ms). Acks are only late by that; sends wait.
         acked_.clear();
-        l.chunks.observe(std::max(below(unsent), acked), acked, now, acked_);
+        if (accepted[i] == l.submitted)
+          l.chunks.observe(std::max(below(unsent), acked), acked, now, acked_);
+        else
+          l.chunks.observeAcked(acked, now, acked_);
         for (const flow::StreamProgress::Acked& a : acked_) flow_->onAck(0, a.id, now, a.rtt);
       }
     }
