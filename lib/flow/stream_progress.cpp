@@ -8,7 +8,8 @@ void StreamProgress::onQueued(ChunkId id, uint64_t begin, uint64_t end, FlowTime
   chunks_.push_back(Chunk{id, begin, end, now});
 }
 
-void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime now, std::vector<Acked>& out) {
+void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime before, FlowTime after,
+                             std::vector<Acked>& out) {
   if (sent > sent_) {
     // Byte sent_ had not left at the previous poll (which saw it unsent).
     // Marks go on chunk bytes only: bytes between chunks (frame headers,
@@ -24,8 +25,8 @@ void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime now, std::v
     }
     sent_ = sent;
   }
-  last_obs_ = std::max(last_obs_, now);
-  observeAcked(acked, now, out);
+  last_obs_ = std::max(last_obs_, before);
+  observeAcked(acked, after, out);
 }
 
 void StreamProgress::observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out) {

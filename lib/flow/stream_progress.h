@@ -36,7 +36,14 @@ class StreamProgress {
   void onQueued(ChunkId id, uint64_t begin, uint64_t end, FlowTime now);
   // Counters read at `now` (sent >= acked; neither ever goes back). Appends
   // the chunks whose last byte is acked, oldest first.
-  void observe(uint64_t sent, uint64_t acked, FlowTime now, std::vector<Acked>& out);
+  void observe(uint64_t sent, uint64_t acked, FlowTime now, std::vector<Acked>& out) {
+    observe(sent, acked, now, now, out);
+  }
+  // The same, for counters read between `before` and `after`: what was
+  // unsent then was unsent at `before`, what was acked was acked by `after`,
+  // so a slow read (the thread preempted) widens samples, never shrinks them.
+  void observe(uint64_t sent, uint64_t acked, FlowTime before, FlowTime after,
+               std::vector<Acked>& out);
   // Only `acked` could be read reliably at `now` (the datapath was still
   // handing the socket bytes): completes chunks, takes no send marks.
   void observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out);

@@ -127,6 +127,19 @@ TEST(StreamProgress, PollsThatSeeOnlyAcksDoNotVouchForUnsentBytes) {
   EXPECT_EQ(out[0].rtt, milliseconds(51));
 }
 
+TEST(StreamProgress, ASlowReadWidensSamplesNeverShrinksThem) {
+  // The first read took from 1 to 9 ms (the thread was preempted): byte kSeg
+  // is only known unsent at 1 ms, and the last acks only seen by 41 ms.
+  StreamProgress p;
+  std::vector<StreamProgress::Acked> out;
+  p.onQueued(1, 0, kChunk, at(milliseconds(0)));
+  p.observe(kSeg, 0, at(milliseconds(1)), at(milliseconds(9)), out);
+  p.observe(kChunk, 0, at(milliseconds(10)), at(milliseconds(10)), out);
+  p.observe(kChunk, kChunk, at(milliseconds(38)), at(milliseconds(41)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rtt, milliseconds(40));  // 41 − 1, not 41 − 9 or 38 − 1
+}
+
 // Exhaustive over poll phases and pacing delays: with polls every `tick`,
 // every sample lies in [true RTT, true RTT + 2 ticks].
 TEST(StreamProgress, SamplesBoundTheTrueRttFromAbove) {

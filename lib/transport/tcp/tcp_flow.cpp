@@ -111,13 +111,18 @@ void TcpFlow::poll(const std::vector<int>& fds, const std::vector<uint64_t>& acc
                    bool nothing_queued, flow::FlowTime now) {
   if (!due(now)) return;
   last_poll_ = now;
+  flow::FlowTime latest = now;  // the flow's clock must not go back after an ack at `after`
   for (size_t i = 0; i < lanes_.size(); ++i) {
     LaneState& l = lanes_[i];
     if (!l.chunks.empty()) {
       // Unacked first: the peer cannot have acked what we then see unsent,
       // so sent >= acked however the two reads interleave with the stack.
+      // The pass's `now` may be well before these reads on a busy host:
+      // bracket them with fresh clock reads so samples never undercut.
       int unacked = 0, unsent = 0;
+      flow::FlowTime before = flow::FlowClock::now();
       if (::ioctl(fds[i], SIOCOUTQ, &unacked) == 0 && ::ioctl(fds[i], SIOCOUTQNSD, &unsent) == 0) {
+        flow::FlowTime after = flow::FlowClock::now();
         auto below = [&](int held) {
           return accepted[i] -
                  std::min<uint64_t>(accepted[i], static_cast<uint64_t>(std::max(held, 0)));
@@ -128,16 +133,17 @@ void TcpFlow::poll(const std::vector<int>& fds, const std::vector<uint64_t>& acc
         // (RTT samples of ~1 ms). Acks are only late by that; sends wait.
         acked_.clear();
         if (accepted[i] == l.submitted)
-          l.chunks.observe(std::max(below(unsent), acked), acked, now, acked_);
+          l.chunks.observe(std::max(below(unsent), acked), acked, before, after, acked_);
         else
-          l.chunks.observeAcked(acked, now, acked_);
-        for (const flow::StreamProgress::Acked& a : acked_) flow_->onAck(0, a.id, now, a.rtt);
+          l.chunks.observeAcked(acked, after, acked_);
+        latest = std::max(latest, after);
+        for (const flow::StreamProgress::Acked& a : acked_) flow_->onAck(0, a.id, latest, a.rtt);
       }
     }
     setKernelPacing(fds[i], l);
   }
   if (nothing_queued) flow_->onAppLimited();
-  flow_->onTick(now);
+  flow_->onTick(latest);
   scheduleWake(now);
 }
 
