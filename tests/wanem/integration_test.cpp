@@ -246,7 +246,7 @@ TEST(Wanem, FarlinkPerfVerifiesUnderModelFlowControl) {
   EXPECT_GT(flow["bottleneck_gbps"].get<double>(), 0.0) << flow.dump();
   // An estimate far above the 100 Mbit/s link would mean broken samples.
   EXPECT_LT(flow["bottleneck_gbps"].get<double>(), 0.2) << flow.dump();
-  EXPECT_GE(flow["inflight_cap"].get<uint64_t>(), 4u * 256 * 1024) << flow.dump();
+  EXPECT_GE(flow["inflight_cap"].get<uint64_t>(), 4u * 128 * 1024) << flow.dump();
   EXPECT_GT(counter(link.stats(), "a2b", "dropped_loss"), 0u);
 }
 
