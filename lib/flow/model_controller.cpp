@@ -69,9 +69,8 @@ void ModelController::onAck(const AckEvent& ev) {
   btlbw_ = ev.bandwidth;
   round_delivered_ += ev.bytes;
   if (ev.rate.valid) round_max_rate_ = std::max(round_max_rate_, ev.rate.rate);
-  // bw_lo_ follows the path back up as soon as it delivers more, and is
-  // dropped once the windowed max has forgotten the stale peak.
-  if (bw_lo_ > 0 && ev.rate.valid && !ev.rate.app_limited) bw_lo_ = std::max(bw_lo_, ev.rate.rate);
+  if (ev.rate.app_limited) round_app_limited_ = true;
+  // bw_lo_ is dropped once the windowed max has forgotten the stale peak.
   if (bw_lo_ > 0 && btlbw_ <= bw_lo_) bw_lo_ = 0;
   if (ev.rtt > FlowDuration::zero()) round_min_rtt_ = std::min(round_min_rtt_, ev.rtt);
   updateMinRtt(ev);
@@ -93,6 +92,15 @@ void ModelController::onAck(const AckEvent& ev) {
 }
 
 void ModelController::onRoundEnd(const AckEvent& ev) {
+  // The round's average delivery rate. Unlike the per-ack samples (and so
+  // their windowed max) it is not inflated by acks seen late and in clumps:
+  // only the round's two ends carry timing error, over a whole round trip.
+  FlowDuration round_len = ev.now - round_start_time_;
+  BytesPerSecond round_rate = 0;
+  if (round_started_ && min_rtt_valid_ && round_len >= min_rtt_ / 2)
+    round_rate = static_cast<double>(round_delivered_) / toSeconds(round_len);
+  round_started_ = true;
+  round_start_time_ = ev.now;
   bool have_round_rtt = round_min_rtt_ != FlowDuration::max() && min_rtt_valid_;
   FlowDuration standing = have_round_rtt ? round_min_rtt_ - min_rtt_ : FlowDuration::zero();
   bool elevated = have_round_rtt && standing > queueThreshold();
@@ -110,6 +118,13 @@ void ModelController::onRoundEnd(const AckEvent& ev) {
     if (btlbw_ > 0 && loss_cap_ > bdp(2 * kHighGain)) loss_cap_ = kNoCap;
   }
 
+  // bw_lo_ follows the path back up when whole rounds deliver more without
+  // building a queue. With a queue the path is full: a higher round rate
+  // is timing noise, and following it would creep past the bottleneck.
+  if (bw_lo_ > 0 && !round_app_limited_ && !elevated && round_rate > bw_lo_)
+    bw_lo_ = std::min(btlbw_, round_rate);
+  if (bw_lo_ > 0 && btlbw_ <= bw_lo_) bw_lo_ = 0;
+
   // Queueing-delay back-off.
   elevated_rounds_ = elevated ? elevated_rounds_ + 1 : 0;
   queue_elevated_ = elevated;
@@ -120,10 +135,13 @@ void ModelController::onRoundEnd(const AckEvent& ev) {
       backoff_ = true;
       backoff_stuck_rounds_ = 0;
       // A standing queue means the windowed max is above what the path
-      // delivers now (it slowed down, or others joined): bound the model by
-      // what it delivered in the last round, so ending the back-off does not
-      // rebuild the queue at the stale rate.
-      if (round_max_rate_ > 0) bw_lo_ = std::min(btlbw_, round_max_rate_);
+      // delivers now (it slowed down, others joined, or noisy samples
+      // inflated it): bound the model by what the queued rounds delivered
+      // (the bottleneck's rate while it has a queue), so ending the
+      // back-off does not rebuild the queue at the stale rate.
+      BytesPerSecond delivered = std::max(round_rate, prev_round_rate_);
+      if (delivered <= 0) delivered = round_max_rate_;
+      if (delivered > 0) bw_lo_ = std::min(btlbw_, delivered);
     }
   } else if (!have_round_rtt) {
     // No RTT sample this round: nothing to judge.
@@ -151,8 +169,9 @@ void ModelController::onRoundEnd(const AckEvent& ev) {
 
   if (mode_ == Mode::kStartup) checkFullPipe(ev);
 
-  if (round_max_rate_ > 0) recent_rate_ = round_max_rate_;
+  prev_round_rate_ = round_rate;
   round_max_rate_ = 0;
+  round_app_limited_ = false;
   round_min_rtt_ = FlowDuration::max();
   round_lost_ = 0;
   round_delivered_ = 0;
@@ -262,10 +281,11 @@ BytesPerSecond ModelController::pacingRate() const {
     // otherwise pace a long link at a few KB/s, starving its own samples.
     rate = std::max(initial, pacing_gain_ * bandwidth());
   } else if (backoff_) {
-    // Below what the path delivers now (the windowed max may be stale
-    // after the bottleneck slowed down), so the queue shrinks every round.
-    BytesPerSecond now_rate = recent_rate_ > 0 ? std::min(recent_rate_, bandwidth()) : bandwidth();
-    rate = params_.backoff_gain * now_rate;
+    // Below what the path delivered while queued (bw_lo_, set when the
+    // back-off began), so the queue shrinks every round. A fixed target:
+    // pacing below the last round's rate instead would compound, each
+    // round's lower delivery lowering the next round's pace.
+    rate = params_.backoff_gain * bandwidth();
   } else {
     rate = pacing_gain_ * bandwidth();
   }

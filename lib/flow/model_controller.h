@@ -9,8 +9,9 @@
 // Two departures from BBRv1, both for farlink's job of not filling WAN
 // buffers and not collapsing on random loss:
 //   - Queueing-delay back-off: when the smallest RTT of a round exceeds
-//     min RTT by max(2 ms, 0.1·min RTT) for two rounds in a row, pace at
-//     0.75 × recent delivery rate until the queue drains. If it does not
+//     min RTT by max(2 ms, 0.1·min RTT) for two rounds in a row, bound the
+//     model by the average delivery rate of those rounds (bw_lo) and pace at
+//     0.75 × that until the queue drains. If it does not
 //     drain within 3 rounds while we send below the delivery rate, the queue
 //     is not ours (a route change or another flow's standing queue): the round's
 //     minimum becomes the new min RTT, the back-off ends, and no new one
@@ -79,9 +80,12 @@ class ModelController final : public CongestionController {
   double cwnd_gain_ = kHighGain;
 
   BytesPerSecond btlbw_ = 0;
-  BytesPerSecond bw_lo_ = 0;        // 0: no bound
-  BytesPerSecond recent_rate_ = 0;  // max valid sample of the last round
+  BytesPerSecond bw_lo_ = 0;  // 0: no bound
   BytesPerSecond round_max_rate_ = 0;
+  BytesPerSecond prev_round_rate_ = 0;  // average delivery rate of the last round
+  FlowTime round_start_time_{};
+  bool round_started_ = false;
+  bool round_app_limited_ = false;
   FlowDuration srtt_{0};
   FlowDuration min_rtt_{0};
   FlowTime min_rtt_stamp_{};

@@ -63,6 +63,23 @@ TEST(ModelOnSimulatedLink, KeepsQueueSmallAtFullRate) {
   EXPECT_NEAR(st.delivery_rate / kGbps, 1.0, 0.05);
 }
 
+TEST(ModelOnSimulatedLink, LateAckObservationDoesNotCollapseRate) {
+  // TCP lanes are polled from a busy host: acks are seen up to 8 ms late
+  // and in clumps, so RTT samples wander above the base RTT without any
+  // queue. The queueing back-off must not ratchet the rate down on that.
+  LinkParams p{kGbps, milliseconds(30), 3750000, 0, 8};
+  p.ack_noise = milliseconds(8);
+  Simulator sim(p);
+  FlowSender s(sim, modelFlow(), kChunk);
+  s.start();
+  sim.runUntil(seconds(10));
+  double rate = s.meter().rate(seconds(1), seconds(10)) / kGbps;
+  FlowDuration q = sim.meanQueueDelay(seconds(1), seconds(10));
+  report("acks seen up to 8 ms late", rate, q);
+  EXPECT_GE(rate, 0.90);
+  EXPECT_LE(q, milliseconds(5));
+}
+
 TEST(ModelOnSimulatedLink, RandomLossDoesNotCollapseRate) {
   Simulator sim(LinkParams{kGbps, milliseconds(30), 8 << 20, 0.01, 3});
   FlowSender s(sim, modelFlow(), kChunk);

@@ -1,7 +1,8 @@
 // The controller factory, the fixed controller, and the model controller's
 // state machine driven by hand-made ack events (no link model).
-#include <algorithm>
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "flow/congestion_controller.h"
 #include "flow/model_controller.h"
@@ -54,20 +55,27 @@ struct Driver {
   FlowTime now = FlowTime{} + seconds(1);
   uint64_t round = 0;
   uint64_t inflight = 0;
+  // Acks carry what `bw` delivers over the round (else 100 kB each).
+  bool bytes_from_rate = false;
+  // The bandwidth estimate is the max of all rates so far (a windowed max
+  // that has not expired), not the round's own rate.
+  bool max_bandwidth = false;
+  BytesPerSecond best = 0;
 
   void round_with(BytesPerSecond bw, FlowDuration rtt, uint64_t lost = 0, int acks = 10) {
     round++;
     for (int i = 0; i < acks; ++i) {
       AckEvent ev;
       ev.now = now;
-      ev.bytes = 100000;
+      ev.bytes = bytes_from_rate ? static_cast<uint64_t>(bw * toSeconds(rtt) / acks) : 100000;
       ev.inflight = inflight;
       ev.rtt = rtt;
       ev.srtt = rtt;
       ev.min_rtt = rtt;
       ev.rate.valid = true;
       ev.rate.rate = bw;
-      ev.bandwidth = bw;
+      best = std::max(best, bw);
+      ev.bandwidth = max_bandwidth ? best : bw;
       ev.round = round;
       ev.round_start = i == 0;
       cc.onAck(ev);
@@ -98,7 +106,8 @@ TEST(ModelController, StartupExitsAfterThreeFlatRoundsThenDrainsToProbeBw) {
   EXPECT_EQ(d.cc.mode(), ModelController::Mode::kStartup);
   // Start-up paces at the higher of the measured rate and the initial
   // window per round trip.
-  EXPECT_NEAR(d.cc.pacingRate(), ModelController::kHighGain * std::max(bw / 2, 1024 * 1024 / 0.03), 1);
+  EXPECT_NEAR(d.cc.pacingRate(), ModelController::kHighGain * std::max(bw / 2, 1024 * 1024 / 0.03),
+              1);
   // Flat: three rounds without 25% growth end STARTUP.
   d.inflight = 10 << 20;  // queue built during startup
   for (int i = 0; i < 4; ++i) d.round_with(bw, milliseconds(30));
@@ -197,6 +206,7 @@ TEST(ModelController, LossWithRisingDelayCountsAsCongestion) {
 
 TEST(ModelController, StandingQueueTriggersBackoffAndDrainEndsIt) {
   Driver d;
+  d.bytes_from_rate = true;
   BytesPerSecond bw = 1e8;
   for (int i = 0; i < 10; ++i) d.round_with(bw, milliseconds(30));
   d.inflight = 3000000;
@@ -217,8 +227,52 @@ TEST(ModelController, StandingQueueTriggersBackoffAndDrainEndsIt) {
   EXPECT_EQ(d.cc.minRtt(), milliseconds(30));
 }
 
+TEST(ModelController, BackoffPaceDoesNotCompoundWhileTheQueueDrains) {
+  Driver d;
+  d.bytes_from_rate = true;
+  d.max_bandwidth = true;
+  BytesPerSecond bw = 1e8;
+  for (int i = 0; i < 10; ++i) d.round_with(bw, milliseconds(30));
+  d.inflight = 3000000;
+  for (int i = 0; i < 3; ++i) d.round_with(bw, milliseconds(40));
+  ASSERT_TRUE(d.cc.backingOff());
+  EXPECT_NEAR(d.cc.pacingRate(), 0.75 * bw, 1);
+  // Rounds now deliver only what the back-off paces; the queue shrinks
+  // slowly. Pacing below each round's delivery would halve the rate in
+  // three rounds; the target set when the back-off began must hold.
+  d.round_with(0.75 * bw, milliseconds(38));
+  d.round_with(0.75 * bw, milliseconds(36));
+  ASSERT_TRUE(d.cc.backingOff());
+  EXPECT_NEAR(d.cc.pacingRate(), 0.75 * bw, 1);
+  // Drained: the model stays bounded by what the queued rounds delivered.
+  d.round_with(0.75 * bw, milliseconds(30));
+  EXPECT_FALSE(d.cc.backingOff());
+  EXPECT_NEAR(d.cc.bandwidth(), bw, 0.01 * bw);
+}
+
+TEST(ModelController, BoundFromAQueueRisesOnlyWithoutAQueue) {
+  Driver d;
+  d.bytes_from_rate = true;
+  d.max_bandwidth = true;
+  // Noisy samples once claimed 1.2e8 on a path that delivers 1e8.
+  d.round_with(1.2e8, milliseconds(30));
+  for (int i = 0; i < 9; ++i) d.round_with(1e8, milliseconds(30));
+  d.inflight = 3000000;
+  for (int i = 0; i < 3; ++i) d.round_with(1e8, milliseconds(40));
+  ASSERT_TRUE(d.cc.backingOff());
+  EXPECT_NEAR(d.cc.bandwidth(), 1e8, 1e6);
+  // Still queued: rounds that look faster (timing noise) must not lift the bound.
+  d.round_with(1.1e8, milliseconds(40));
+  EXPECT_NEAR(d.cc.bandwidth(), 1e8, 1e6);
+  // No queue and more delivered: the path has room, the bound follows.
+  for (int i = 0; i < 2; ++i) d.round_with(1.1e8, milliseconds(30));
+  EXPECT_FALSE(d.cc.backingOff());
+  EXPECT_NEAR(d.cc.bandwidth(), 1.1e8, 1e6);
+}
+
 TEST(ModelController, QueueThatDoesNotDrainIsRebased) {
   Driver d;
+  d.bytes_from_rate = true;
   BytesPerSecond bw = 1e8;
   for (int i = 0; i < 10; ++i) d.round_with(bw, milliseconds(30));
   d.inflight = 3000000;

@@ -70,7 +70,10 @@ FlowDuration Simulator::maxQueueDelay(FlowDuration from, FlowDuration to) const 
 }
 
 FlowSender::FlowSender(Simulator& sim, std::unique_ptr<ChannelFlow> flow, uint64_t chunk_bytes)
-    : sim_(sim), flow_(std::move(flow)), chunk_(chunk_bytes) {}
+    : sim_(sim),
+      flow_(std::move(flow)),
+      chunk_(chunk_bytes),
+      noise_rng_(sim.link().params().seed + 1) {}
 
 void FlowSender::start() {
   sim_.schedule(sim_.now(), [this] { pump(); });
@@ -125,7 +128,15 @@ void FlowSender::transmit(LaneId lane, ChunkId id) {
       meter_.add(sim_.now(), bytes);
       delivered_ += bytes;
     });
-    sim_.schedule(o.arrival + sim_.link().oneWay(), [this, lane, id] {
+    FlowTime seen = o.arrival + sim_.link().oneWay();
+    FlowDuration noise = sim_.link().params().ack_noise;
+    if (noise > FlowDuration::zero()) {
+      auto late = static_cast<FlowDuration::rep>(static_cast<double>(noise_rng_() >> 11) *
+                                                 0x1.0p-53 * static_cast<double>(noise.count()));
+      seen = std::max(seen + FlowDuration(late), last_ack_seen_);
+      last_ack_seen_ = seen;
+    }
+    sim_.schedule(seen, [this, lane, id] {
       flow_->onAck(lane, id, sim_.now());
       trace_.push_back({sim_.now(), flow_->controller().pacingRate(),
                         flow_->controller().inflightCap(),

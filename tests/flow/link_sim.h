@@ -22,6 +22,9 @@ struct LinkParams {
   uint64_t queue_bytes = 8 << 20;
   double loss = 0;  // probability that a packet is lost on the wire
   uint64_t seed = 1;
+  // The sender sees each ack up to this much late (uniformly), never before
+  // an earlier one: a datapath polling its sockets from a busy host.
+  FlowDuration ack_noise{0};
 };
 
 // The bottleneck: FIFO, drop-tail, serialised at `rate`.
@@ -124,6 +127,8 @@ class FlowSender {
   uint64_t delivered_ = 0;
   uint64_t lost_ = 0;
   std::vector<Trace> trace_;
+  std::mt19937_64 noise_rng_;
+  FlowTime last_ack_seen_{};
 };
 
 // A Reno-like loss-based flow (slow start, +1 packet per RTT, halve once per

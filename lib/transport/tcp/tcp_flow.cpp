@@ -26,7 +26,6 @@ constexpr double kLanePacingHeadroom = 1.25;
 
 struct PathRtt {
   bool ok = false;
-  uint32_t srtt_us = 0;
   uint32_t min_rtt_us = 0;
 };
 
@@ -36,10 +35,10 @@ PathRtt readRtt(int fd) {
   PathRtt r;
   if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return r;
   r.ok = true;
-  r.srtt_us = ti.tcpi_rtt;
   r.min_rtt_us = ti.tcpi_rtt;
   size_t end = offsetof(tcp_info, tcpi_min_rtt) + sizeof ti.tcpi_min_rtt;
-  if (len >= end && ti.tcpi_min_rtt != 0 && ti.tcpi_min_rtt != ~uint32_t{0}) r.min_rtt_us = ti.tcpi_min_rtt;
+  if (len >= end && ti.tcpi_min_rtt != 0 && ti.tcpi_min_rtt != ~uint32_t{0})
+    r.min_rtt_us = ti.tcpi_min_rtt;
   return r;
 }
 
@@ -61,7 +60,8 @@ uint32_t TcpFlow::chunkForPath(const ChannelOptions& o, int fd, uint32_t chunk) 
   return flowOnPath(o, readRtt(fd)) ? std::min(chunk, kChunkBytes) : chunk;
 }
 
-Result<std::unique_ptr<TcpFlow>> TcpFlow::create(const ChannelOptions& o, const std::vector<int>& fds,
+Result<std::unique_ptr<TcpFlow>> TcpFlow::create(const ChannelOptions& o,
+                                                 const std::vector<int>& fds,
                                                  uint32_t chunk_bytes) {
   if (fds.empty()) return std::unique_ptr<TcpFlow>();
   // The handshake's round trips have given the kernel an RTT already.
@@ -80,8 +80,10 @@ Result<std::unique_ptr<TcpFlow>> TcpFlow::create(const ChannelOptions& o, const 
   cfg.scheduler.small_max = 64 * 1024;
   auto f = flow::ChannelFlow::create(cfg);
   if (!f) return f.status();
-  auto tick = std::clamp<flow::FlowDuration>(std::chrono::microseconds(rtt.min_rtt_us) / 8,
-                                             500us, 5ms);
+  // RTT samples can overshoot by two polls; at 1/24 RTT that stays well
+  // under the back-off's queueing threshold (max(2 ms, RTT/10)).
+  auto tick =
+      std::clamp<flow::FlowDuration>(std::chrono::microseconds(rtt.min_rtt_us) / 24, 500us, 2ms);
   return std::unique_ptr<TcpFlow>(new TcpFlow(std::move(*f), fds.size(), tick));
 }
 
@@ -100,7 +102,8 @@ void TcpFlow::onTake(int lane, uint64_t end_in_batch, uint64_t bytes, flow::Flow
   if (!flow_->assign(id, bytes, prio, now) || flow_->next(0) != id || !flow_->onSend(0, id, now))
     return;
   LaneState& l = lanes_[lane];
-  l.chunks.push_back({l.submitted + end_in_batch, id});
+  uint64_t end = l.submitted + end_in_batch;
+  l.chunks.onQueued(id, end - bytes, end, now);
   ack_wake_ = std::min(ack_wake_, last_poll_ + tick_);
 }
 
@@ -108,25 +111,39 @@ void TcpFlow::poll(const std::vector<int>& fds, const std::vector<uint64_t>& acc
                    bool nothing_queued, flow::FlowTime now) {
   if (!due(now)) return;
   last_poll_ = now;
+  flow::FlowTime latest = now;  // the flow's clock must not go back after an ack at `after`
   for (size_t i = 0; i < lanes_.size(); ++i) {
     LaneState& l = lanes_[i];
     if (!l.chunks.empty()) {
-      int unacked = 0;
-      if (::ioctl(fds[i], SIOCOUTQ, &unacked) == 0) {
-        // Bytes the socket took minus those it still holds: acked by the peer.
-        uint64_t acked = accepted[i] - std::min<uint64_t>(accepted[i], static_cast<uint64_t>(unacked));
-        PathRtt rtt;
-        while (!l.chunks.empty() && l.chunks.front().end <= acked) {
-          if (!rtt.ok) rtt = readRtt(fds[i]);
-          flow_->onAck(0, l.chunks.front().id, now, std::chrono::microseconds(rtt.srtt_us));
-          l.chunks.pop_front();
-        }
+      // Unacked first: the peer cannot have acked what we then see unsent,
+      // so sent >= acked however the two reads interleave with the stack.
+      // The pass's `now` may be well before these reads on a busy host:
+      // bracket them with fresh clock reads so samples never undercut.
+      int unacked = 0, unsent = 0;
+      flow::FlowTime before = flow::FlowClock::now();
+      if (::ioctl(fds[i], SIOCOUTQ, &unacked) == 0 && ::ioctl(fds[i], SIOCOUTQNSD, &unsent) == 0) {
+        flow::FlowTime after = flow::FlowClock::now();
+        auto below = [&](int held) {
+          return accepted[i] -
+                 std::min<uint64_t>(accepted[i], static_cast<uint64_t>(std::max(held, 0)));
+        };
+        uint64_t acked = below(unacked);
+        // While a sendmsg runs, the socket holds bytes that `accepted` does
+        // not count yet, so "sent" would land on bytes that left long ago
+        // (RTT samples of ~1 ms). Acks are only late by that; sends wait.
+        acked_.clear();
+        if (accepted[i] == l.submitted)
+          l.chunks.observe(std::max(below(unsent), acked), acked, before, after, acked_);
+        else
+          l.chunks.observeAcked(acked, after, acked_);
+        latest = std::max(latest, after);
+        for (const flow::StreamProgress::Acked& a : acked_) flow_->onAck(0, a.id, latest, a.rtt);
       }
     }
     setKernelPacing(fds[i], l);
   }
   if (nothing_queued) flow_->onAppLimited();
-  flow_->onTick(now);
+  flow_->onTick(latest);
   scheduleWake(now);
 }
 
@@ -145,19 +162,23 @@ void TcpFlow::setKernelPacing(int fd, LaneState& lane) {
   const flow::RttEstimator& rtt = flow_->rtt();
   double rate = flow_->controller().pacingRate();
   if (rate > 0 && rtt.minRtt() > flow::FlowDuration::zero())
-    rate = std::max(rate, static_cast<double>(flow_->controller().inflightCap()) / flow::toSeconds(rtt.srtt()));
+    rate = std::max(
+        rate, static_cast<double>(flow_->controller().inflightCap()) / flow::toSeconds(rtt.srtt()));
   uint64_t want = rate > 0 ? static_cast<uint64_t>(rate * kLanePacingHeadroom) : ~uint64_t{0};
   uint64_t have = lane.kernel_pacing;
   if (have != 0 && want != ~uint64_t{0} && have != ~uint64_t{0} &&
       std::max(want, have) - std::min(want, have) < have / 16)
     return;  // within ~6%: not worth a syscall
   if (want == have) return;
-  if (::setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &want, sizeof want) == 0) lane.kernel_pacing = want;
+  if (::setsockopt(fd, SOL_SOCKET, SO_MAX_PACING_RATE, &want, sizeof want) == 0)
+    lane.kernel_pacing = want;
 }
 
 FlowSummary TcpFlow::summary(flow::FlowTime now) const {
   flow::FlowStats s = flow_->stats(now);
-  auto us = [](flow::FlowDuration d) { return std::chrono::duration<double, std::micro>(d).count(); };
+  auto us = [](flow::FlowDuration d) {
+    return std::chrono::duration<double, std::micro>(d).count();
+  };
   FlowSummary f;
   f.controller = s.controller;
   f.state = s.state;

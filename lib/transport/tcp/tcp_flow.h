@@ -3,18 +3,21 @@
 // flight; each lane's kernel TCP still does loss recovery. A chunk counts as
 // acked once the peer's kernel has acked its last byte: the bytes the kernel
 // accepted minus what is still in its send queue (SIOCOUTQ), polled while
-// chunks are outstanding, so the wire protocol stays as it is.
+// chunks are outstanding, so the wire protocol stays as it is. RTT samples
+// run from bytes leaving the host (SIOCOUTQNSD: bytes not yet sent) to their
+// ack, taken mid-burst so the receiver's delayed ACKs stay out of them (see
+// flow/stream_progress.h).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <vector>
 
 #include "farlink/channel.h"
 #include "farlink/options.h"
 #include "flow/channel_flow.h"
+#include "flow/stream_progress.h"
 
 namespace farlink::tcp {
 
@@ -22,8 +25,11 @@ class TcpFlow {
  public:
   // Chunks are cut at most this large when flow control is on: pacing and
   // the in-flight cap work in whole chunks, and a 1 MiB chunk is already a
-  // quarter of a 1 Gb/s x 30 ms path's BDP.
-  static constexpr uint32_t kChunkBytes = 256 * 1024;
+  // quarter of a 1 Gb/s x 30 ms path's BDP. Under random loss a chunk stays
+  // in flight until its last lost segment is resent, so smaller chunks hold
+  // less of the cap: at 1% loss 60% of 128 KiB chunks wait, 84% of 256 KiB
+  // ones (measured on wanem at 300 Mbit/s, 30 ms: 0.64 vs 0.50 of the link).
+  static constexpr uint32_t kChunkBytes = 128 * 1024;
   // The chunk size a connecting side announces on the connected socket
   // `fd` (its RTT is known from the TCP handshake): `chunk`, or at most
   // kChunkBytes when flow control will be on for this path.
@@ -52,13 +58,9 @@ class TcpFlow {
   FlowSummary summary(flow::FlowTime now) const;
 
  private:
-  struct Outstanding {
-    uint64_t end;  // stream offset just past the chunk's last byte
-    flow::ChunkId id;
-  };
   struct LaneState {
     uint64_t submitted = 0;  // bytes handed to the socket in batches
-    std::deque<Outstanding> chunks;
+    flow::StreamProgress chunks;
     uint64_t kernel_pacing = 0;  // SO_MAX_PACING_RATE last set, bytes/s
   };
 
@@ -70,6 +72,7 @@ class TcpFlow {
   std::unique_ptr<flow::ChannelFlow> flow_;
   std::vector<LaneState> lanes_;
   flow::ChunkId next_id_ = 1;
+  std::vector<flow::StreamProgress::Acked> acked_;  // scratch for poll()
   flow::FlowDuration tick_;
   flow::FlowTime last_poll_{};
   flow::FlowTime ack_wake_ = flow::FlowTime::max();     // read acks (chunks outstanding)

@@ -1,0 +1,49 @@
+#include "flow/stream_progress.h"
+
+#include <algorithm>
+
+namespace farlink::flow {
+
+void StreamProgress::onQueued(ChunkId id, uint64_t begin, uint64_t end, FlowTime now) {
+  chunks_.push_back(Chunk{id, begin, end, now});
+}
+
+void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime before, FlowTime after,
+                             std::vector<Acked>& out) {
+  if (sent > sent_) {
+    // Byte sent_ had not left at the previous poll (which saw it unsent).
+    // Marks go on chunk bytes only: bytes between chunks (frame headers,
+    // control frames) may have come and gone while this lane had no chunk
+    // and was not polled, so sent_ may be long stale for them; a chunk's
+    // first byte cannot have left before the chunk was queued.
+    for (const Chunk& c : chunks_) {
+      if (c.end <= sent_) continue;
+      uint64_t byte = std::max(sent_, c.begin);
+      if (sent > byte)
+        marks_.push_back(Mark{byte, byte == sent_ ? std::max(last_obs_, c.queued) : c.queued});
+      break;
+    }
+    sent_ = sent;
+  }
+  last_obs_ = std::max(last_obs_, before);
+  observeAcked(acked, after, out);
+}
+
+void StreamProgress::observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out) {
+  while (!marks_.empty() && acked > marks_.front().byte) {
+    FlowDuration sample = now - marks_.front().unsent_at;
+    marks_.pop_front();
+    if (sample <= FlowDuration::zero()) continue;
+    latest_ = sample;
+    best_ = best_ == FlowDuration::zero() ? sample : std::min(best_, sample);
+  }
+  bool completed = false;
+  while (!chunks_.empty() && chunks_.front().end <= acked) {
+    out.push_back(Acked{chunks_.front().id, best_ != FlowDuration::zero() ? best_ : latest_});
+    chunks_.pop_front();
+    completed = true;
+  }
+  if (completed) best_ = FlowDuration::zero();
+}
+
+}  // namespace farlink::flow

@@ -1,0 +1,73 @@
+// Progress of chunks through one lane's byte stream (a TCP socket), from
+// two counters the datapath reads at polls: bytes that have left the host
+// (`sent`) and bytes the peer has acknowledged (`acked`), both counted from
+// the same origin as the chunks' offsets.
+//
+// A chunk completes when its last byte is acked. RTT samples come from the
+// stream, not from chunk ends: at every poll that sees `sent` advance, the
+// first newly sent byte is marked with the previous poll's time (when it
+// had not left yet); the poll that sees it acked yields now − that time.
+// The last byte of a burst waits for the receiver's delayed ACK (up to tens
+// of ms), which made the kernel's smoothed RTT see queues that were not
+// there; marks fall mid-burst. Each sample bounds the RTT from above, by at
+// most two poll intervals plus however late the polls ran; a chunk carries
+// the smallest sample seen since the previous chunk completed, so a busy
+// host that polls late inflates it little as long as some polls are on time.
+// Pure logic, time passed in; not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "flow/flow_time.h"
+
+namespace farlink::flow {
+
+class StreamProgress {
+ public:
+  struct Acked {
+    ChunkId id = 0;
+    FlowDuration rtt{0};  // zero: no sample yet on this lane
+  };
+
+  // Chunk `id` occupies stream bytes [begin, end) and was handed to the
+  // socket at `now`. Chunks must be queued in stream order.
+  void onQueued(ChunkId id, uint64_t begin, uint64_t end, FlowTime now);
+  // Counters read at `now` (sent >= acked; neither ever goes back). Appends
+  // the chunks whose last byte is acked, oldest first.
+  void observe(uint64_t sent, uint64_t acked, FlowTime now, std::vector<Acked>& out) {
+    observe(sent, acked, now, now, out);
+  }
+  // The same, for counters read between `before` and `after`: what was
+  // unsent then was unsent at `before`, what was acked was acked by `after`,
+  // so a slow read (the thread preempted) widens samples, never shrinks them.
+  void observe(uint64_t sent, uint64_t acked, FlowTime before, FlowTime after,
+               std::vector<Acked>& out);
+  // Only `acked` could be read reliably at `now` (the datapath was still
+  // handing the socket bytes): completes chunks, takes no send marks.
+  void observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out);
+
+  bool empty() const { return chunks_.empty(); }
+  size_t outstanding() const { return chunks_.size(); }
+
+ private:
+  struct Chunk {
+    ChunkId id;
+    uint64_t begin;
+    uint64_t end;
+    FlowTime queued;
+  };
+  struct Mark {
+    uint64_t byte;       // first byte of a newly sent range
+    FlowTime unsent_at;  // when it was last known not to have left
+  };
+  std::deque<Chunk> chunks_;  // a few per lane
+  std::deque<Mark> marks_;    // at most one per poll in flight
+  uint64_t sent_ = 0;
+  FlowTime last_obs_{};
+  FlowDuration best_{0};    // smallest sample since the last completion
+  FlowDuration latest_{0};  // last sample taken
+};
+
+}  // namespace farlink::flow
