@@ -55,6 +55,12 @@ struct ChannelOptions {
   // therefore needs) and the handshake's nonces. verbs and ucx channels are
   // not encrypted; kRequired makes auto:// use TCP. FARLINK_TLS=off|on|required.
   TlsMode tls = TlsMode::kOff;
+  // Local address the connecting side's lanes start from (numeric IPv4 or
+  // IPv6; empty: the kernel picks by route). On a host with several
+  // interfaces it chooses the one that faces the long-haul link. tcp and ucx
+  // bind their TCP connections to it; verbs resolves the route from it.
+  // FARLINK_SOURCE_ADDRESS.
+  std::string source_address;
   // Connect + handshake deadline. FARLINK_CONNECT_TIMEOUT_MS.
   std::chrono::milliseconds connect_timeout{10000};
   // Per-socket send/receive buffer in bytes; 0 keeps the kernel's

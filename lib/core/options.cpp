@@ -1,3 +1,5 @@
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -10,6 +12,12 @@
 
 namespace farlink {
 namespace {
+
+bool isNumericAddress(const std::string& text) {
+  in6_addr a6{};
+  in_addr a4{};
+  return inet_pton(AF_INET, text.c_str(), &a4) == 1 || inet_pton(AF_INET6, text.c_str(), &a6) == 1;
+}
 
 // Parses "123", "64K", "2M", "1G" (binary multiples).
 bool parseSize(const char* s, uint64_t* out) {
@@ -120,6 +128,7 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     else return badEnv("FARLINK_TLS", v, "one of off, on, required");
   }
   if (const char* v = std::getenv("FARLINK_AUTO_ORDER")) o.auto_order = v;
+  if (const char* v = std::getenv("FARLINK_SOURCE_ADDRESS")) o.source_address = v;
   if (const char* v = std::getenv("FARLINK_BUSY_POLL")) {
     if (!parseBool(v, &b)) return badEnv("FARLINK_BUSY_POLL", v, "a boolean (0/1)");
     o.busy_poll = b;
@@ -180,6 +189,9 @@ Status ChannelOptions::validate() const {
   if (flow == FlowMode::kFixed && flow_rate_bps == 0)
     return bad("flow mode 'fixed' needs a rate: set flow_rate_bps (FARLINK_FLOW_RATE, e.g. 1G)");
   if (Status s = parseAutoOrder(auto_order, nullptr); !s) return s;
+  if (!source_address.empty() && !isNumericAddress(source_address))
+    return bad("source_address (FARLINK_SOURCE_ADDRESS) '" + source_address +
+               "' is not a numeric IPv4 or IPv6 address of this host");
   // The TLS keys come from the PSK; TLS without one would encrypt to
   // whoever answers, which on an untrusted link is no protection.
   if (tls == TlsMode::kRequired && verbs_policy == VerbsPolicy::kRequired)

@@ -266,6 +266,8 @@ TEST(UsageCli, BadUsageExits2WithAMessage) {
       {"ping", "--rping", "-c", "-a", "127.0.0.1", "--timeout", "0"},
       {"ping", "--rping", "-c", "-a", "127.0.0.1", "-S", "67108865"},
       {"ping", "--rping", "-c"},
+      {"ping", "-c", "-a", "127.0.0.1", "-I", "not-an-address"},
+      {"ping", "-s", "-I", "127.0.0.1"},  // -I is the client's
   };
   for (const auto& args : cases) {
     const Finished f = run(args, seconds(10));
@@ -317,6 +319,24 @@ TEST(PingCli, ServerAndVerboseValidatingClient) {
   const Finished s = server.wait(seconds(10));  // serves one client, like rping
   EXPECT_EQ(s.code, 0) << describe(s);
   EXPECT_TRUE(HasSubstr(s.out, "served 5 pings"));
+}
+
+// -I (rping's source address): the server sees the client coming from it;
+// an address this host lacks is a runtime error naming it.
+TEST(PingCli, SourceAddressIsWhereTheClientComesFrom) {
+  const std::string port = std::to_string(freePort());
+  Child server({"ping", "-s", "-d", "-a", "127.0.0.1", "-p", port});
+  ASSERT_TRUE(server.waitForOutput("listening on", seconds(10))) << server.err();
+  const Finished c =
+      run({"ping", "-c", "-a", "127.0.0.1", "-p", port, "-I", "127.0.0.9", "-C", "2", "-V"});
+  ASSERT_EQ(c.code, 0) << describe(c);
+  const Finished s = server.wait(seconds(10));
+  EXPECT_EQ(s.code, 0) << describe(s);
+  EXPECT_TRUE(HasSubstr(s.out, "client 127.0.0.9:")) << s.out;
+  const Finished bad =
+      run({"ping", "-c", "-a", "127.0.0.1", "-p", port, "-I", "203.0.113.9", "-C", "1"});
+  EXPECT_EQ(bad.code, 1) << describe(bad);
+  EXPECT_TRUE(HasSubstr(bad.err, "203.0.113.9")) << bad.err;
 }
 
 TEST(PingCli, ClosedPortIsAClearErrorWithStatus1) {

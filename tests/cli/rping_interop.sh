@@ -134,6 +134,38 @@ else
   cat "$WORK/big.client.err" "$WORK/big.server.err"
 fi
 
+# -I: the client leaves from the address it names. Against stock rping's
+# server (the reference), then against farlink's, whose -d output names the
+# client's address; over farlink channels (verbs) the same. An address this
+# host does not have is a clear error, not a hang.
+CLIENT_IP=${CLIENT_IP:-${SITE_A_IP:-10.77.0.1}}
+run_pair "$RPING -s -a $SERVER_IP -v" "$FL -c -a $SERVER_IP -I $CLIENT_IP -V -C 3" src
+if [ "$CLIENT_RC" = 0 ] && [ "$SERVER_RC" = 0 ]; then
+  pass "farlink client -I $CLIENT_IP -> rping server"
+else
+  fail "farlink client -I $CLIENT_IP -> rping server: client $CLIENT_RC: $(cat "$WORK/src.client.err")"
+fi
+run_pair "$FL -s -a $SERVER_IP -d" "$FL -c -a $SERVER_IP -I $CLIENT_IP -V -C 3" srcf
+if [ "$CLIENT_RC" = 0 ] && grep -q "client $CLIENT_IP:" "$WORK/srcf.server.out"; then
+  pass "farlink --rping -I: the server saw the client at $CLIENT_IP"
+else
+  fail "farlink --rping -I $CLIENT_IP: client $CLIENT_RC; server said: $(grep connected "$WORK/srcf.server.out")"
+fi
+VP="$FARLINK_BIN ping --transport verbs"
+run_pair "$VP -s -a $SERVER_IP -d" "$VP -c -a $SERVER_IP -I $CLIENT_IP -V -C 3" srcv
+if [ "$CLIENT_RC" = 0 ] && grep -q "$CLIENT_IP" "$WORK/srcv.server.out" "$WORK/srcv.server.err"; then
+  pass "farlink ping --transport verbs -I: the server saw the client at $CLIENT_IP"
+else
+  fail "farlink ping --transport verbs -I $CLIENT_IP: client $CLIENT_RC: $(cat "$WORK/srcv.client.err"); server: $(cat "$WORK/srcv.server.out")"
+fi
+out=$(timeout 60 $FL -c -a $SERVER_IP -p $PORT -I 10.77.0.99 -C 1 2>&1)
+rc=$?
+if [ "$rc" = 1 ] && echo "$out" | grep -q "10.77.0.99"; then
+  pass "-I with an address this host lacks: $out"
+else
+  fail "-I 10.77.0.99: exit $rc: $out"
+fi
+
 # Mismatched sizes: stock rping's server cannot read 4096 bytes into its 64;
 # farlink's client must fail promptly (exit 1) and name the server.
 start=$(date +%s)

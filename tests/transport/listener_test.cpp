@@ -120,6 +120,28 @@ TEST_P(ConformanceListener, GoodChannelLeavesNoRejection) {
   EXPECT_EQ(n, 0u) << "rejections after a good handshake:" << describe(pump_->allRejections());
 }
 
+// source_address: the accepted channel's peer is the address the client
+// named, and an address this host lacks is refused at once, naming it.
+TEST_P(ConformanceListener, SourceAddressIsWhereTheClientComesFrom) {
+  if (host() != "127.0.0.1")
+    GTEST_SKIP() << "uses 127.0.0.2 as the source; verbs is checked with rping -I in the guest";
+  listen(options());
+  ChannelOptions o = options();
+  o.source_address = "127.0.0.2";
+  auto c = Channel::connect(uri(listener_->port()), o);
+  ASSERT_TRUE(c.isOk()) << c.status().toString();
+  auto s = pump_->next();
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->peer().rfind("127.0.0.2:", 0), 0u) << s->peer();
+  runConcurrently({[&] { expectSend(**c, 1 << 20, 1, 3); },
+                   [&] { expectRecv(*s, 1 << 20, 1, 1 << 20, 3); }});
+  o.source_address = "203.0.113.9";  // TEST-NET-3: never an address of this host
+  auto bad = Channel::connect(uri(listener_->port()), o);
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("203.0.113.9"), std::string::npos)
+      << bad.status().toString();
+}
+
 TEST_P(ConformanceListener, ThreeClientsAtOnce) {
   listen(options());
   const std::string target = uri(listener_->port());

@@ -16,7 +16,7 @@ constexpr const char* kAllVars[] = {
     "FARLINK_LANES",          "FARLINK_CHUNK_SIZE", "FARLINK_MAX_MESSAGE",
     "FARLINK_MAX_UNEXPECTED", "FARLINK_PSK",        "FARLINK_CONNECT_TIMEOUT_MS",
     "FARLINK_SOCKET_BUFFER",  "FARLINK_NODELAY",    "FARLINK_RING_DEPTH",
-    "FARLINK_DEAD_PEER_MS",   "FARLINK_TLS",
+    "FARLINK_DEAD_PEER_MS",   "FARLINK_TLS",        "FARLINK_SOURCE_ADDRESS",
 };
 
 // Clears every FARLINK_* variable for the test's lifetime, then sets the given
@@ -67,6 +67,23 @@ TEST_F(EnvTest, SizeSuffixes) {
   auto r = ChannelOptions::fromEnvironment();
   ASSERT_TRUE(r.isOk()) << r.status().toString();
   EXPECT_EQ(r->max_message_size, uint64_t{1} << 30);
+}
+
+TEST_F(EnvTest, SourceAddressMustBeNumeric) {
+  for (const char* text : {"10.0.0.7", "::1", "fd00::2"}) {
+    set("FARLINK_SOURCE_ADDRESS", text);
+    auto r = ChannelOptions::fromEnvironment();
+    ASSERT_TRUE(r.isOk()) << text << ": " << r.status().toString();
+    EXPECT_EQ(r->source_address, text);
+  }
+  for (const char* text : {"site-a.example", "10.0.0", "10.0.0.7:80"}) {
+    set("FARLINK_SOURCE_ADDRESS", text);
+    auto r = ChannelOptions::fromEnvironment();
+    ASSERT_FALSE(r.isOk()) << text;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("FARLINK_SOURCE_ADDRESS"), std::string::npos)
+        << r.status().toString();
+  }
 }
 
 TEST_F(EnvTest, OtherVariables) {

@@ -102,11 +102,12 @@ int runClient(const PerfOptions& o, const ChannelOptions& copts,
 }
 
 int runServer(const PerfOptions& o, const ChannelOptions& copts) {
+  const std::string bind = o.bind.empty() ? "0.0.0.0" : o.bind;
   Result<std::unique_ptr<Listener>> l =
-      Listener::listen(tools::makeUri(o.channel.transport, o.bind, o.port), copts);
+      Listener::listen(tools::makeUri(o.channel.transport, bind, o.port), copts);
   if (!l) {
     tools::printError(
-        "perf", tools::failedTo("cannot listen on " + tools::hostPort(o.bind, o.port), l.status()));
+        "perf", tools::failedTo("cannot listen on " + tools::hostPort(bind, o.port), l.status()));
     return kExitError;
   }
   const Output out = makeOutput(o);
@@ -188,9 +189,10 @@ CLI::App* addPerfCommand(CLI::App& app, PerfOptions* o) {
   srv->excludes(cli);
   cmd->add_option("-p,--port", o->port, "TCP port to listen on or connect to (default 18515)")
       ->check(CLI::Range(1, 65535));
-  cmd->add_option("--bind", o->bind, "Server: local address to listen on (default 0.0.0.0)")
-      ->type_name("ADDR")
-      ->needs(srv);
+  cmd->add_option("--bind", o->bind,
+                  "Server: local address to listen on (default 0.0.0.0). Client: local address "
+                  "the lanes leave from (default: the route's; FARLINK_SOURCE_ADDRESS)")
+      ->type_name("ADDR");
   cmd->add_flag("--once", o->once, "Server: exit after the first client")->needs(srv);
   tools::addTransportOption(cmd, &o->channel);
   tools::addLaneAndKeyOptions(cmd, &o->channel, ChannelOptions{}.lanes);
@@ -250,6 +252,10 @@ int runPerf(const PerfOptions& o) {
   }
   ChannelOptions defaults;
   Result<ChannelOptions> copts = tools::makeChannelOptions(o.channel, defaults);
+  if (copts && !o.server && !o.bind.empty()) {
+    copts->source_address = o.bind;
+    if (Status s = copts->validate(); !s) copts = s;
+  }
   if (!copts) {
     printUsageError(tools::describe(copts.status()));
     return kExitUsage;

@@ -16,7 +16,7 @@ struct PerfOptions {
   bool server = false;
   std::string client_host;  // -c; empty with !server = embedded loopback server
   uint16_t port = kDefaultPort;
-  std::string bind = "0.0.0.0";
+  std::string bind;  // server: listen address (empty: 0.0.0.0); client: source address
   tools::ChannelFlags channel;
   std::string mode = "bw";
   std::string size;     // empty: 65536 (bw) or 2 (lat)

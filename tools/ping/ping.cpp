@@ -214,6 +214,11 @@ CLI::App* addPingCommand(CLI::App& app, PingOptions* o) {
   cmd->add_option("-a", o->address,
                   "Address: server binds to it (default all IPv4), client connects to it")
       ->type_name("ADDR");
+  cmd->add_option("-I", o->source,
+                  "Client: source address to connect from (for hosts with several addresses "
+                  "or routes); FARLINK_SOURCE_ADDRESS without --rping")
+      ->type_name("ADDR")
+      ->excludes(s);
   cmd->add_option("-p", o->port, "Port (default 7174)")
       ->type_name("PORT")
       ->check(CLI::Range(1, 65535));
@@ -278,6 +283,10 @@ int runPing(const PingOptions& o) {
   ChannelOptions defaults;
   defaults.lanes = 1;
   Result<ChannelOptions> copts = tools::makeChannelOptions(o.channel, defaults);
+  if (copts && !o.source.empty()) {
+    copts->source_address = o.source;
+    if (Status s = copts->validate(); !s) copts = s;
+  }
   if (!copts) {
     tools::printError("ping", tools::describe(copts.status()));
     return kExitUsage;

@@ -27,6 +27,7 @@ struct PingOptions {
   bool client = false;
   bool persistent = false;
   std::string address;  // server: bind address (default any); client: required
+  std::string source;   // client, -I: local address to connect from (default: the route's)
   uint16_t port = kDefaultPort;
   int count = 0;  // client: 0 = until interrupted
   size_t size = kDefaultSize;

@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 
 #include "ping/rping_link.h"
 #include "ping/rping_sides.h"
@@ -44,10 +45,20 @@ Result<std::unique_ptr<rdma::RpingLink>> connectTo(const PingOptions& o, const R
   const std::chrono::milliseconds timeout{f.timeout_s * 1000};
   Result<sockaddr_storage> dst = rdma::resolveAddress(o.address, o.port);
   if (!dst) return dst.status();
+  // -I: rping binds the source address the same way (port 0: any).
+  std::optional<sockaddr_storage> src;
+  if (!o.source.empty()) {
+    Result<sockaddr_storage> s = rdma::resolveAddress(o.source, 0);
+    if (!s) return Status(s.status().code(), "-I " + s.status().message());
+    src = *s;
+  }
   Result<rdma::CmIdPtr> id = rdma::createId(ch);
   if (!id) return id.status();
-  if (rdma_resolve_addr(id->get(), nullptr, reinterpret_cast<sockaddr*>(&*dst), kResolveMs))
-    return Status(StatusCode::kIoError, "rdma_resolve_addr " + target + " failed", errno);
+  if (rdma_resolve_addr(id->get(), src ? reinterpret_cast<sockaddr*>(&*src) : nullptr,
+                        reinterpret_cast<sockaddr*>(&*dst), kResolveMs))
+    return Status(StatusCode::kIoError,
+                  "rdma_resolve_addr " + target + (src ? " from " + o.source : "") + " failed",
+                  errno);
   if (Status s = expectEvent(ch, id->get(), RDMA_CM_EVENT_ADDR_RESOLVED, target,
                              "resolving the RDMA address of", timeout, stop);
       !s)

@@ -56,15 +56,44 @@ StatusCode connectErrorCode(int err) {
 
 }  // namespace
 
-Result<UniqueFd> startConnect(const Uri& uri) {
+Result<UniqueFd> startConnect(const Uri& uri, const std::string& source) {
+  sockaddr_storage src{};
+  socklen_t src_len = 0;
+  if (!source.empty()) {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&src);
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&src);
+    if (inet_pton(AF_INET, source.c_str(), &s4->sin_addr) == 1) {
+      s4->sin_family = AF_INET;
+      src_len = sizeof *s4;
+    } else if (inet_pton(AF_INET6, source.c_str(), &s6->sin6_addr) == 1) {
+      s6->sin6_family = AF_INET6;
+      src_len = sizeof *s6;
+    } else {
+      return Status(StatusCode::kInvalidArgument,
+                    "source address '" + source + "' (FARLINK_SOURCE_ADDRESS) is not numeric");
+    }
+  }
   auto res = resolve(uri, false);
   if (!res) return res.status();
   Status last(StatusCode::kIoError, "cannot connect to " + uri.hostPort() + ": no address");
+  if (src_len != 0)
+    last = Status(StatusCode::kInvalidArgument,
+                  "cannot connect to " + uri.hostPort() + " from " + source +
+                      ": the peer has no address of that family");
   for (addrinfo* ai = *res; ai != nullptr; ai = ai->ai_next) {
+    if (src_len != 0 && ai->ai_family != src.ss_family) continue;
     UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
                          ai->ai_protocol));
     if (!fd.valid()) {
       last = errnoStatus(StatusCode::kIoError, "cannot create a socket for " + uri.hostPort(), errno);
+      continue;
+    }
+    // Port 0: the kernel picks one, so many lanes share the source address.
+    if (src_len != 0 && ::bind(fd.get(), reinterpret_cast<sockaddr*>(&src), src_len) != 0) {
+      last = errnoStatus(StatusCode::kInvalidArgument,
+                         "cannot connect to " + uri.hostPort() + " from source address " + source +
+                             " (FARLINK_SOURCE_ADDRESS; is it an address of this host?)",
+                         errno);
       continue;
     }
     if (::connect(fd.get(), ai->ai_addr, ai->ai_addrlen) == 0 || errno == EINPROGRESS) {

@@ -12,8 +12,9 @@
 namespace farlink::tcp {
 
 // Resolves uri.host and starts a non-blocking connect; completion is seen by
-// poll(POLLOUT) and checked with finishConnect().
-Result<UniqueFd> startConnect(const Uri& uri);
+// poll(POLLOUT) and checked with finishConnect(). A non-empty `source`
+// (numeric address) is bound first: the connection leaves from it.
+Result<UniqueFd> startConnect(const Uri& uri, const std::string& source);
 Status finishConnect(int fd, const std::string& peer);
 
 // A listening socket bound to uri (host "0.0.0.0", "::" or an address).

@@ -43,7 +43,7 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
 
   std::vector<std::unique_ptr<ClientHandshake>> hs;
   for (int i = 0; i < lane_count; ++i) {
-    auto fd = startConnect(uri);
+    auto fd = startConnect(uri, o.source_address);
     if (!fd) return fd.status();
     hs.push_back(std::make_unique<ClientHandshake>(std::move(fd.value()), peer, &cfg,
                                                    static_cast<uint16_t>(i)));

@@ -38,6 +38,8 @@ std::string probeVerbs(const Uri& uri, const ChannelOptions& o) {
   if (!haveRdmaDevice()) return "no RDMA device on this host";
   auto dst = resolveHost(uri, false);
   if (!dst) return dst.status().message();
+  auto src = sourceAddress(o);
+  if (!src) return src.status().message();
   UniqueEventChannel ec(rdma_create_event_channel());
   if (!ec) return std::string("rdma_create_event_channel: ") + std::strerror(errno);
   rdma_cm_id* raw = nullptr;
@@ -45,7 +47,7 @@ std::string probeVerbs(const Uri& uri, const ChannelOptions& o) {
     return std::string("rdma_create_id: ") + std::strerror(errno);
   UniqueCmId id(raw);
   int ms = static_cast<int>(std::min<int64_t>(o.connect_timeout.count(), kProbeMs));
-  if (rdma_resolve_addr(raw, nullptr, reinterpret_cast<sockaddr*>(&dst.value()), ms) != 0)
+  if (rdma_resolve_addr(raw, sourceOrNull(*src), reinterpret_cast<sockaddr*>(&dst.value()), ms) != 0)
     return std::string("rdma_resolve_addr: ") + std::strerror(errno);
   pollfd p{ec->fd, POLLIN, 0};
   if (::poll(&p, 1, ms + 100) <= 0) return "no RDMA address resolution within " + std::to_string(ms) + " ms";

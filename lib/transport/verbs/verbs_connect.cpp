@@ -37,6 +37,22 @@ Result<sockaddr_storage> resolveHost(const Uri& uri, bool passive) {
   return ss;
 }
 
+Result<sockaddr_storage> sourceAddress(const ChannelOptions& o) {
+  sockaddr_storage ss{};
+  ss.ss_family = AF_UNSPEC;
+  if (o.source_address.empty()) return ss;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_flags = AI_NUMERICHOST;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(o.source_address.c_str(), "0", &hints, &res); rc != 0)
+    return Status(StatusCode::kInvalidArgument, "source address '" + o.source_address +
+                                                    "' (FARLINK_SOURCE_ADDRESS): " + gai_strerror(rc));
+  std::memcpy(&ss, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  return ss;
+}
+
 Status sendMessage(Lane& lane, const std::string& bytes) {
   if (lane.free_send.empty() || bytes.size() > kSlotBytes)
     return Status(StatusCode::kResourceExhausted, "no send slot for a handshake message to " + lane.peer);
@@ -122,6 +138,8 @@ Result<std::shared_ptr<ChannelImpl>> connectVerbs(const Uri& uri, const ChannelO
   const std::string peer = uri.hostPort();
   auto dst = resolveHost(uri, false);
   if (!dst) return dst.status();
+  auto src = sourceAddress(o);
+  if (!src) return src.status();
   UniqueEventChannel ec(rdma_create_event_channel());
   if (!ec) return verbsError(StatusCode::kNotSupported, "rdma_create_event_channel (is rdma_ucm loaded?)", errno);
   fcntl(ec->fd, F_SETFL, fcntl(ec->fd, F_GETFL) | O_NONBLOCK);
@@ -141,8 +159,12 @@ Result<std::shared_ptr<ChannelImpl>> connectVerbs(const Uri& uri, const ChannelO
     if (rdma_create_id(ec.get(), &id, lane.get(), RDMA_PS_TCP) != 0)
       return verbsError(StatusCode::kIoError, "rdma_create_id for " + peer, errno);
     lane->id.reset(id);
-    if (rdma_resolve_addr(id, nullptr, reinterpret_cast<sockaddr*>(&dst.value()), resolve_ms) != 0)
-      return verbsError(StatusCode::kNotSupported, "rdma_resolve_addr " + peer, errno);
+    if (rdma_resolve_addr(id, sourceOrNull(*src), reinterpret_cast<sockaddr*>(&dst.value()),
+                          resolve_ms) != 0)
+      return verbsError(StatusCode::kNotSupported,
+                        "rdma_resolve_addr " + peer +
+                            (o.source_address.empty() ? "" : " from " + o.source_address),
+                        errno);
     hs.push_back(std::make_unique<ClientHandshake>(peer, &o.psk, local_chunk, session,
                                                    static_cast<uint16_t>(i),
                                                    static_cast<uint16_t>(o.lanes)));

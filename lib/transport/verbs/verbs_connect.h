@@ -15,6 +15,12 @@
 namespace farlink::verbs {
 
 Result<sockaddr_storage> resolveHost(const Uri& uri, bool passive);
+// options.source_address as a sockaddr for rdma_resolve_addr (port 0);
+// family AF_UNSPEC when none is set (the route picks the device).
+Result<sockaddr_storage> sourceAddress(const ChannelOptions& o);
+inline sockaddr* sourceOrNull(sockaddr_storage& ss) {
+  return ss.ss_family == AF_UNSPEC ? nullptr : reinterpret_cast<sockaddr*>(&ss);
+}
 // Posts one handshake message (plain SEND, no credits) from a free send slot.
 Status sendMessage(Lane& lane, const std::string& bytes);
 // Feeds received handshake messages to `feed` and sends its replies, until
