@@ -2,7 +2,10 @@
 // they see, and the exit status they get.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <sstream>
@@ -147,8 +150,22 @@ TEST(PerfCli, DurationBoundsTheRun) {
 }
 
 TEST(PerfCli, SweepCoversTwoBytesTo64MiB) {
-  const Finished f = run({"perf", "-a", "--json", "-n", "20"}, seconds(180));
+  const std::string plot = testing::TempDir() + "farlink-sweep.svg";
+  std::remove(plot.c_str());
+  const Finished f = run({"perf", "-a", "--json", "-n", "20", "--plot", plot}, seconds(180));
   ASSERT_EQ(f.code, 0) << describe(f);
+  // --plot: the same sweep as a chart, average and peak, a point per size.
+  std::ifstream in(plot);
+  const std::string svg((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u) << plot;
+  size_t polylines = 0, circles = 0;
+  for (size_t p = svg.find("<polyline"); p != std::string::npos; p = svg.find("<polyline", p + 1))
+    ++polylines;
+  for (size_t p = svg.find("<circle"); p != std::string::npos; p = svg.find("<circle", p + 1))
+    ++circles;
+  EXPECT_EQ(polylines, 2u);
+  EXPECT_EQ(circles, 2u * 26u);
+  EXPECT_NE(svg.find("BW average"), std::string::npos);
   const std::vector<nlohmann::json> rows = jsonLines(f.out);
   ASSERT_EQ(rows.size(), 26u);
   for (size_t i = 0; i < rows.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "common/plot.h"
 #include "farlink/channel.h"
 #include "perf/control.h"
 #include "perf/session.h"
@@ -68,7 +69,39 @@ std::string lengthText(const PerfOptions& o, const std::vector<TestSpec>& specs)
          " iterations per size (fewer for large sizes)";
 }
 
-int finishClient(const ClientResult& r) {
+// --plot: bandwidth (average and peak) or latency (typical and 99%) per size.
+Status writePlot(const PerfOptions& o, const std::string& server, const ClientResult& r) {
+  tools::PlotData d;
+  const bool bw = !r.bw.empty();
+  const std::string transport = bw ? r.bw.front().transport : r.lat.front().transport;
+  const int lanes = bw ? r.bw.front().lanes : r.lat.front().lanes;
+  d.title = "farlink perf: " + transport + ", " + std::to_string(lanes) +
+            (lanes == 1 ? " lane, " : " lanes, ") + server;
+  d.y_label = bw ? "Gb/s" : "one-way latency (us)";
+  d.log_y = !bw;
+  tools::PlotSeries a{bw ? "BW average" : "t_typical", false, {}};
+  tools::PlotSeries b{bw ? "BW peak" : "99%", true, {}};
+  for (const tools::BwRow& row : r.bw) {
+    d.sizes.push_back(row.bytes);
+    a.values.push_back(row.avg_gbps);
+    b.values.push_back(row.peak_gbps);
+  }
+  for (const tools::LatRow& row : r.lat) {
+    d.sizes.push_back(row.bytes);
+    a.values.push_back(row.stats.typical_us);
+    b.values.push_back(row.stats.p99_us);
+  }
+  d.series = {a, b};
+  return tools::writeSweepSvg(o.plot, d);
+}
+
+int finishClient(const PerfOptions& o, const std::string& server, const ClientResult& r) {
+  if (r.status && !r.verify_errors && !o.plot.empty() && (!r.bw.empty() || !r.lat.empty())) {
+    if (Status s = writePlot(o, server, r); !s) {
+      tools::printError("perf", tools::describe(s));
+      return kExitError;
+    }
+  }
   if (!r.status) {
     tools::printError("perf", tools::describe(r.status));
     return kExitError;
@@ -98,7 +131,7 @@ int runClient(const PerfOptions& o, const ChannelOptions& copts,
     return kExitError;
   }
   Banner banner{target, copts.chunk_size, lengthText(o, specs)};
-  return finishClient(runClientSession(**ch, specs, banner, makeOutput(o)));
+  return finishClient(o, target, runClientSession(**ch, specs, banner, makeOutput(o)));
 }
 
 int runServer(const PerfOptions& o, const ChannelOptions& copts) {
@@ -162,7 +195,8 @@ int runEmbedded(const PerfOptions& o, const ChannelOptions& copts,
       rc = kExitError;
     } else {
       Banner banner{target + " (embedded, loopback)", copts.chunk_size, lengthText(o, specs)};
-      rc = finishClient(runClientSession(**ch, specs, banner, makeOutput(o)));
+      rc = finishClient(o, "loopback",
+                        runClientSession(**ch, specs, banner, makeOutput(o)));
     }
   }  // the client channel closes here, which ends the server's session
   stop = true;
@@ -231,6 +265,11 @@ CLI::App* addPerfCommand(CLI::App& app, PerfOptions* o) {
                                       "exit status 3 on a mismatch"));
   for (CLI::Option* opt : client_only) srv->excludes(opt);
   cmd->add_flag("--json", o->json, "Print one JSON object per size instead of the table");
+  auto* plot = cmd->add_option("--plot", o->plot,
+                               "Also draw the rows as an SVG chart in FILE (bandwidth or latency "
+                               "against message size; most useful with -a)")
+                   ->type_name("FILE");
+  srv->excludes(plot);
   cmd->footer(
       "Environment: FARLINK_* variables set channel options (see libfarlink(3)).\n"
       "Exit status: 0 success, 1 runtime or transport error, 2 usage error, 3 data verification "

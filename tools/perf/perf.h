@@ -28,6 +28,7 @@ struct PerfOptions {
   bool json = false;
   bool verify = false;
   bool once = false;
+  std::string plot;  // --plot FILE: the sweep as an SVG chart
 };
 
 // Adds the "perf" subcommand to `app`; parsed values land in *opts.

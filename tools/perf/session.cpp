@@ -42,11 +42,10 @@ tools::LatRow latRow(const TestSpec& spec, const RunOutcome& o, const ChannelSta
 
 // Prints the column header when the mode changes, then the row. JSON rows
 // also carry the path as the channel sees it now, after the run.
-void printRow(const Output& out, const TestSpec& spec, const RunOutcome& o, Channel& ch,
-              std::optional<Mode>* shown) {
+void printRow(const Output& out, const TestSpec& spec, const RunOutcome& o,
+              const ChannelStats& st, std::optional<Mode>* shown) {
   if (out.quiet) return;
   const bool bw = spec.mode == Mode::kBw;
-  const ChannelStats st = ch.stats();
   if (out.json) {
     tools::PathSummary path = tools::summarizePath(st.lane);
     path.flow = st.flow;
@@ -119,7 +118,10 @@ ClientResult runClientSession(Channel& ch, const std::vector<TestSpec>& specs, c
       result.status = withContext(o.status(), context);
       break;
     }
-    printRow(out, spec, *o, ch, &shown);
+    const ChannelStats after = ch.stats();
+    printRow(out, spec, *o, after, &shown);
+    if (spec.mode == Mode::kBw) result.bw.push_back(bwRow(spec, *o, after));
+    else result.lat.push_back(latRow(spec, *o, after));
     result.verify_errors = o->server.verify_errors + o->client.verify_errors;
     if (result.verify_errors) break;
   }
@@ -170,7 +172,7 @@ Status serveClient(Channel& ch, const Output& out) {
     Result<RunOutcome> o =
         spec.mode == Mode::kBw ? runBwServer(ch, up, spec) : runLatServer(ch, up, spec);
     if (!o) return withContext(o.status(), std::to_string(spec.size) + "-byte messages");
-    printRow(out, spec, *o, ch, &shown);
+    if (!out.quiet) printRow(out, spec, *o, ch.stats(), &shown);
   }
   if (!out.quiet && !out.json && shown) tools::printRule(out.table);
   info("client " + peer + " done");

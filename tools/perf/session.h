@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "common/report.h"
 #include "farlink/channel.h"
 #include "perf/control.h"
 
@@ -28,6 +29,9 @@ struct Banner {
 struct ClientResult {
   Status status;
   uint64_t verify_errors = 0;
+  // The rows printed, in order (for --plot).
+  std::vector<tools::BwRow> bw;
+  std::vector<tools::LatRow> lat;
 };
 
 // Runs every spec in order, printing a row per spec, then says BYE and closes.
