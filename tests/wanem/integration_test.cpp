@@ -201,6 +201,23 @@ TEST(Wanem, FarlinkPerfSurvivesATwoSecondBlackout) {
   EXPECT_GT(counter(s, "a2b", "forwarded_bytes"), 26'000'000u) << s.dump(2);
 }
 
+// A middlebox that resets one lane mid-transfer (ctl reset): without session
+// resume the transfer fails at once on both ends with an error naming the
+// peer and the reset, never a hang and never wrong data.
+TEST(Wanem, LaneResetMidTransferIsAClearError) {
+  Link link({"--delay", "5ms", "--rate", "100mbit"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  Outcome o = perfAcross(link, {"--size", "64K", "-n", "1000", "--lanes", "4"},
+                         {"reset", "--port", "18515"}, milliseconds(700));
+  EXPECT_EQ(o.code, 1) << o.out;
+  EXPECT_FALSE(o.timed_out) << o.out;
+  EXPECT_NE(o.out.find("reset"), std::string::npos) << o.out;
+  EXPECT_NE(o.out.find("10.99.0.2"), std::string::npos) << o.out;
+  EXPECT_EQ(o.out.find("verification failed"), std::string::npos) << o.out;
+  auto s = link.stats();
+  EXPECT_EQ(counter(s, "a2b", "resets") + counter(s, "b2a", "resets"), 1u) << s.dump(2);
+}
+
 // A link that goes silent for longer than FARLINK_DEAD_PEER_MS ends the
 // channel with a message naming the silent peer, instead of the kernel's
 // ~15 minutes of retransmissions (or 2 hours of keepalive when quiet).

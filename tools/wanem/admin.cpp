@@ -162,4 +162,14 @@ int runBlackout(const std::string& name, int64_t duration_ns) {
   return kExitOk;
 }
 
+int runReset(const std::string& name, int connections, int port) {
+  auto r = controlRequest(socketPath(name), name,
+                          {{"cmd", "reset"}, {"connections", connections}, {"port", port}});
+  if (int code = reply(r, "reset"); code != kExitOk) return code;
+  std::printf("farlink-wanem: link '%s' resets the next %d TCP connection(s)%s crossing it\n",
+              name.c_str(), connections,
+              port == 0 ? "" : fmt::format(" with port {}", port).c_str());
+  return kExitOk;
+}
+
 }  // namespace farlink::wanem

@@ -32,6 +32,7 @@ int runExec(const std::string& name, char side, const std::vector<std::string>& 
 int runStats(const std::string& name, bool json);
 int runSet(const std::string& name, const LinkPatch& patch);
 int runBlackout(const std::string& name, int64_t duration_ns);
+int runReset(const std::string& name, int connections, int port);
 
 // "farlink-wanem: <message>" on stderr.
 void printError(const std::string& message);

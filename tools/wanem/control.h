@@ -3,6 +3,7 @@
 //   {"cmd":"stats"}
 //   {"cmd":"set","a2b":{...DirPatch...},"b2a":{...}}
 //   {"cmd":"blackout","duration_ns":N}
+//   {"cmd":"reset","connections":N,"port":P}   (P 0: any TCP connection)
 //   {"cmd":"shutdown"}
 // Replies carry "ok": true/false and "error" on failure.
 #pragma once

@@ -31,14 +31,15 @@ int64_t monotonicNs() {
 }
 
 Direction::Direction(std::string name, int src_fd, int dst_fd, size_t header_bytes,
-                     const LinkParams& params, uint64_t seed, PacketPool pool)
+                     const LinkParams& params, uint64_t seed, PacketPool pool, ResetPlan* resets)
     : name_(std::move(name)),
       src_fd_(src_fd),
       dst_fd_(dst_fd),
       header_bytes_(header_bytes),
       model_(params, seed),
       pool_(std::move(pool)),
-      queue_(pool_.slots()) {
+      queue_(pool_.slots()),
+      resets_(resets) {
   published_.params = params;
 }
 
@@ -129,6 +130,13 @@ bool Direction::readOne(int64_t& now) {
   if (!have_slot) {
     model_.droppedForBuffer(len);
     return true;
+  }
+  // ctl reset: this segment becomes a RST that takes its place in line, so
+  // it arrives right behind the segments sent before it.
+  if (resets_ != nullptr && resets_->armed() && resets_->take(buf + header_bytes_, len)) {
+    std::memset(buf, 0, header_bytes_);  // no offloads: the RST's checksums are complete
+    len = rewriteAsReset(buf + header_bytes_);
+    model_.noteReset();
   }
   Admission a = model_.admit(len, now);
   if (a.fate == Fate::kForward) {

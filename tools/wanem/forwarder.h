@@ -13,6 +13,7 @@
 #include "link_model.h"
 #include "packet_pool.h"
 #include "release_queue.h"
+#include "tcp_reset.h"
 
 namespace farlink::wanem {
 
@@ -32,8 +33,10 @@ class Direction {
  public:
   // Does not own the fds; they must outlive the Direction. Each packet on
   // them starts with `header_bytes` that are passed through but not modelled.
+  // `resets` (shared by both directions, may be null) says which TCP
+  // connections to reset; it must outlive the Direction.
   Direction(std::string name, int src_fd, int dst_fd, size_t header_bytes, const LinkParams& params,
-            uint64_t seed, PacketPool pool);
+            uint64_t seed, PacketPool pool, ResetPlan* resets = nullptr);
   ~Direction();
   Direction(const Direction&) = delete;
   Direction& operator=(const Direction&) = delete;
@@ -62,6 +65,7 @@ class Direction {
   LinkModel model_;
   PacketPool pool_;
   ReleaseQueue queue_;
+  ResetPlan* const resets_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
 

@@ -21,6 +21,7 @@ struct LinkCounters {
   uint64_t dropped_loss = 0;      // random or burst loss
   uint64_t dropped_blackout = 0;  // arrived during a blackout
   uint64_t dropped_buffer = 0;    // emulator out of packet buffers (it could not keep up)
+  uint64_t resets = 0;            // segments replaced by a RST (ctl reset)
   int64_t lateness_max_ns = 0;    // how late a packet left versus its due time
   int64_t lateness_sum_ns = 0;
 };
@@ -50,6 +51,8 @@ class LinkModel {
   void released(uint32_t bytes, int64_t due_ns, int64_t now_ns);
   // The forwarder had no buffer for an arriving packet.
   void droppedForBuffer(uint32_t bytes);
+  // The forwarder replaced a segment by a RST (the RST is admitted as a packet).
+  void noteReset() { counters_.resets++; }
 
   // Bytes waiting at (not yet serialized by) the bottleneck at `now_ns`.
   int64_t backlogBytes(int64_t now_ns) const;

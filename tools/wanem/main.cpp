@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   addName(exec_cmd, &name);
   exec_cmd->add_option("command", command, "The command and its arguments (after --)")->required();
 
-  auto* ctl_cmd = app.add_subcommand("ctl", "Talk to a running link: stats, set, blackout");
+  auto* ctl_cmd = app.add_subcommand("ctl", "Talk to a running link: stats, set, blackout, reset");
   addName(ctl_cmd, &name);
   ctl_cmd->require_subcommand(1);
   bool json = false;
@@ -92,6 +92,16 @@ int main(int argc, char** argv) {
       ->type_name("DURATION")
       ->required();
 
+  int reset_connections = 1, reset_port = 0;
+  auto* reset_cmd = ctl_cmd->add_subcommand(
+      "reset",
+      "Reset TCP connections crossing the link, as a middlebox would: the next segment of each "
+      "is replaced by a RST (IPv4)");
+  reset_cmd->add_option("--connections", reset_connections, "How many connections (default 1)")
+      ->check(CLI::Range(1, 1000000));
+  reset_cmd->add_option("--port", reset_port, "Only connections with this port at either end (default: any)")
+      ->check(CLI::Range(1, 65535));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -110,5 +120,6 @@ int main(int argc, char** argv) {
   if (*stats_cmd) return runStats(name, json);
   if (*set_cmd) return runSet(name, set_patch);
   if (*blackout_cmd) return runBlackout(name, blackout_ns);
+  if (*reset_cmd) return runReset(name, reset_connections, reset_port);
   return kExitUsage;
 }

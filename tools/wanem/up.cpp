@@ -62,7 +62,8 @@ class Link {
       int src = d == 0 ? topo->fdA() : topo->fdB();
       int dst = d == 0 ? topo->fdB() : topo->fdA();
       dirs_[d] = std::make_unique<Direction>(d == 0 ? "a2b" : "b2a", src, dst, kVnetHeaderBytes, params_[d],
-                                             seed * 2 + static_cast<uint64_t>(d), std::move(*pool));
+                                             seed * 2 + static_cast<uint64_t>(d), std::move(*pool),
+                                             &resets_);
       dirs_[d]->start();
     }
     return control_.start(socketPath(options_.topology.name),
@@ -85,7 +86,8 @@ class Link {
                         {"addr_a", t.addr_a},
                         {"addr_b", t.addr_b},
                         {"mtu", t.mtu},
-                        {"uptime_s", static_cast<double>(monotonicNs() - started_ns_) / 1e9}};
+                        {"uptime_s", static_cast<double>(monotonicNs() - started_ns_) / 1e9},
+                        {"resets_pending", resets_.left()}};
     std::lock_guard lock(params_mu_);
     for (int d = 0; d < 2; ++d) {
       // The parameters as last set: the thread may not have picked them up yet.
@@ -125,6 +127,15 @@ class Link {
       for (auto& d : dirs_) d->blackout(r["duration_ns"].get<int64_t>());
       return {{"ok", true}};
     }
+    if (cmd == "reset") {
+      const auto& n = r.value("connections", nlohmann::json(1));
+      const auto& p = r.value("port", nlohmann::json(0));
+      if (!n.is_number_integer() || n.get<int64_t>() < 1 || n.get<int64_t>() > 1'000'000 ||
+          !p.is_number_integer() || p.get<int64_t>() < 0 || p.get<int64_t>() > 65535)
+        return fail("reset needs connections 1..1000000 and port 0..65535 (0: any)");
+      resets_.arm(static_cast<int>(n.get<int64_t>()), static_cast<uint16_t>(p.get<int64_t>()));
+      return {{"ok", true}};
+    }
     if (cmd == "set") {
       std::lock_guard lock(params_mu_);
       LinkParams next[2] = {params_[0], params_[1]};
@@ -149,6 +160,7 @@ class Link {
   mutable std::mutex params_mu_;
   LinkParams params_[2];
   int64_t started_ns_;
+  ResetPlan resets_;  // before dirs_: the directions point at it
   std::unique_ptr<Direction> dirs_[2];
   ControlServer control_;
   std::atomic<bool> shutdown_{false};
