@@ -251,4 +251,15 @@ void Mesh::closeAll(std::chrono::milliseconds timeout) {
   for (auto& f : done) f.wait();
 }
 
+Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
+                    const std::string& what, const std::function<Status()>& work) {
+  Status link;
+  std::thread driver([&] { link = mesh.waitAll(ops, deadline, what); });
+  Status local = work();
+  // The driver must stop touching the buffers before the caller frees them.
+  if (!local) mesh.abort(local);
+  driver.join();
+  return local ? link : local;
+}
+
 }  // namespace farlink::coll

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -98,5 +99,13 @@ class Mesh {
   bool stop_ = false;
   std::thread acceptor_;
 };
+
+// Channels move bytes only while someone drives them, so a hierarchical
+// collective that wants its inter-site transfer to overlap an adapter call
+// runs waitAll(ops) on a second thread while `work` (the adapter call) runs
+// on this one. A failure of `work` aborts the mesh, which ends the wait at
+// once; returns work's failure, else waitAll's. Blocks until both are done.
+Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
+                    const std::string& what, const std::function<Status()>& work);
 
 }  // namespace farlink::coll
