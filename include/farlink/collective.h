@@ -58,7 +58,9 @@ void divideBy(DataType t, void* inout, size_t count, int64_t divisor);
 // Algorithms of allreduce, reduce-scatter and allgather (halving-doubling:
 // allreduce only).
 enum class CollAlgorithm : uint8_t {
-  kAuto = 0,         // hierarchical across sites, the site's adapter within one
+  // The site's adapter within one site; across sites hierarchical for
+  // allreduce, the flat ring for reduce-scatter and allgather (see there).
+  kAuto = 0,
   kRing,             // flat ring over farlink channels (site-ordered)
   kHalvingDoubling,  // flat recursive halving/doubling over farlink channels
   kHierarchical,     // the site's adapter within sites, farlink between them
@@ -152,17 +154,19 @@ class Communicator {
   CollRequest iallreduce(const void* send, void* recv, size_t count, DataType t, ReduceOp op,
                          CollAlgorithm algo = CollAlgorithm::kAuto);
   // recv holds recv_count elements: block `rank` of the size()*recv_count input.
-  // Across sites (kAuto, kHierarchical): each site's adapter reduce-scatters
-  // the blocks of every site, each rank sends its partials to the blocks'
+  // Across sites, kHierarchical: each site's adapter reduce-scatters the
+  // blocks of every site, each rank sends its partials to the blocks'
   // owners in the other sites, and every owner reduces the sites' partials
-  // in site order. kRing: a flat ring over every rank.
+  // in site order. kRing and (across sites) kAuto: a flat ring over every
+  // rank — on loopback the hierarchical forms were not faster (they save
+  // crossings of a long link); choose kHierarchical where sites are far.
   CollRequest ireduceScatter(const void* send, void* recv, size_t recv_count, DataType t,
                              ReduceOp op, CollAlgorithm algo = CollAlgorithm::kAuto);
-  // recv holds size()*count elements, block r from rank r. Across sites
-  // (kAuto, kHierarchical): the site's adapter allgathers its ranks' blocks
-  // while each rank sends its block to every other site (spread over that
-  // site's ranks), then each site's adapter allgathers the other sites'
-  // blocks. kRing: a flat ring over every rank.
+  // recv holds size()*count elements, block r from rank r. Across sites,
+  // kHierarchical: the site's adapter allgathers its ranks' blocks while
+  // each rank sends its block to every other site (spread over that site's
+  // ranks), then each site's adapter allgathers the other sites' blocks.
+  // kRing and (across sites) kAuto: a flat ring over every rank.
   CollRequest iallgather(const void* send, void* recv, size_t count, DataType t,
                          CollAlgorithm algo = CollAlgorithm::kAuto);
   // Across sites: the root's site broadcasts with its adapter, each rank of

@@ -10,7 +10,8 @@
 //      and receives recv_count elements from each other site: every NIC
 //      carries a share and each partial crosses the long link once;
 //   2. the adapter reduce-scatters our own region (one block per rank) while
-//      a second thread drives step 1's transfers (waitAllWhile);
+//      a second thread drives step 1's transfers (waitAllWhile; for large
+//      blocks only: on small ones the thread costs more than it saves);
 //   3. each rank reduces its block's partials in site order — site 0's,
 //      then site 1's, ... — whichever site it belongs to, so a block's
 //      result depends only on the sites' partials, never on which site or
@@ -201,16 +202,18 @@ Status ReduceScatter::run(const void* send, void* recv) {
     ctx_.mesh.abort(posted);  // posted receives target our buffers
     return posted;
   }
-  // Step 2 while step 1's partials travel.
+  // Step 2 while step 1's partials travel (when there is enough to move).
   auto& own = part_[size_t(c_.site)];
   own.resize(count_ * es_);
   const std::vector<size_t> counts(size_t(local_), count_);
-  if (Status s = waitAllWhile(ctx_.mesh, ops_, ctx_.deadline, ctx_.what,
-                              [&] {
-                                return c_.adapter->reduceScatter(
-                                    in + region_[size_t(c_.site)] * es_, own.data(), counts, t_,
-                                    op_);
-                              });
+  const bool overlap = size_t(nsites_ - 1) * count_ * es_ >= kOverlapMinBytes;
+  if (Status s = waitAllWhile(
+          ctx_.mesh, ops_, ctx_.deadline, ctx_.what,
+          [&] {
+            return c_.adapter->reduceScatter(in + region_[size_t(c_.site)] * es_, own.data(),
+                                             counts, t_, op_);
+          },
+          overlap);
       !s)
     return s;
   if (Status s = fold(recv); !s) {

@@ -252,7 +252,15 @@ void Mesh::closeAll(std::chrono::milliseconds timeout) {
 }
 
 Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
-                    const std::string& what, const std::function<Status()>& work) {
+                    const std::string& what, const std::function<Status()>& work, bool overlap) {
+  if (!overlap) {
+    Status local = work();
+    if (!local) {
+      mesh.abort(local);  // posted receives target the caller's buffers
+      return local;
+    }
+    return mesh.waitAll(ops, deadline, what);
+  }
   Status link;
   std::thread driver([&] { link = mesh.waitAll(ops, deadline, what); });
   Status local = work();

@@ -30,12 +30,12 @@ std::string_view algorithmName(CollOp op, CollAlgorithm a, bool one_site) {
     }
   }
   // What Communicator runs for the others (communicator.cpp).
-  if ((op == CollOp::kAllgather || op == CollOp::kReduceScatter) && a == CollAlgorithm::kRing)
-    return "ring";
+  if (op == CollOp::kAllgather || op == CollOp::kReduceScatter) {
+    if (a == CollAlgorithm::kRing || (a == CollAlgorithm::kAuto && !one_site)) return "ring";
+    return one_site ? "adapter" : "hierarchical";
+  }
   if (one_site && op != CollOp::kReduce && op != CollOp::kAlltoall) return "adapter";
   switch (op) {
-    case CollOp::kAllgather:
-    case CollOp::kReduceScatter:
     case CollOp::kBroadcast:
       return "hierarchical";
     case CollOp::kReduce:
