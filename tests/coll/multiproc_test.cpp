@@ -194,7 +194,7 @@ const std::vector<ReduceOp> kAllOps = {ReduceOp::kSum, ReduceOp::kProd, ReduceOp
 void checkOthers(Communicator& c, Checker& k, DataType t, size_t count) {
   size_t es = dataTypeSize(t);
   int n = c.size(), me = c.rank();
-  checkGathers(c, k, t, count, CollAlgorithm::kAuto, kAllOps);
+  checkGathers(c, k, t, count, CollAlgorithm::kHierarchical, kAllOps);
   checkGathers(c, k, t, count, CollAlgorithm::kRing, kAllOps);
   {  // broadcast from the last rank
     std::vector<uint8_t> buf(count * es);
@@ -289,9 +289,11 @@ std::vector<int> runRanks(const std::vector<std::string>& sites,
 
 // Reduce-scatter and allgather at a large odd count per rank: every dtype
 // (sum) through the hierarchical form, every op on fp16 (widened, rounded)
-// and the ring once.
+// and the ring once. The 1- and 2-byte types stay below kOverlapMinBytes
+// per rank and the 4- and 8-byte ones above it, so both ways of driving the
+// cross-site transfer (after the adapter call, or during it) are checked.
 void bigGathers(Communicator& c, Checker& k) {
-  const size_t big = (400001 / size_t(c.size())) | 1;
+  const size_t big = (1600001 / size_t(c.size())) | 1;
   for (int ti = 0; ti < kDataTypeCount && k.failure.empty(); ++ti)
     checkGathers(c, k, DataType(ti), big, CollAlgorithm::kHierarchical,
                  DataType(ti) == DataType::kFloat16 ? kAllOps : std::vector{ReduceOp::kSum});
@@ -300,12 +302,13 @@ void bigGathers(Communicator& c, Checker& k) {
 
 // Three sites of unequal size (1, 2 and 2 ranks, interleaved): reduce-scatter
 // with every op and allgather, every dtype, counts 1, 7 and large, both
-// algorithms.
+// algorithms (and the default, kAuto).
 int gathersOfThreeSites(Communicator& c, Checker& k) {
   if (!k.expect(c.siteCount() == 3, "three sites expected")) return 1;
   for (int ti = 0; ti < kDataTypeCount && k.failure.empty(); ++ti)
     for (size_t count : {size_t{1}, size_t{7}})
-      for (CollAlgorithm a : {CollAlgorithm::kAuto, CollAlgorithm::kRing})
+      for (CollAlgorithm a :
+           {CollAlgorithm::kHierarchical, CollAlgorithm::kRing, CollAlgorithm::kAuto})
         checkGathers(c, k, DataType(ti), count, a, kAllOps);
   bigGathers(c, k);
   k.status(c.barrier(), "barrier");
@@ -396,9 +399,11 @@ TEST_P(KilledRank, FailsTheOthers) {
       }
       Status s = op == "allreduce"
                      ? c.allreduce(in.data(), in.data(), count, DataType::kFloat32, ReduceOp::kMax)
-                 : op == "allgather" ? c.allgather(in.data(), out.data(), count, DataType::kFloat32)
-                                     : c.reduceScatter(in.data(), out.data(), count,
-                                                       DataType::kFloat32, ReduceOp::kSum);
+                 : op == "allgather"
+                     ? c.allgather(in.data(), out.data(), count, DataType::kFloat32,
+                                   CollAlgorithm::kHierarchical)
+                     : c.reduceScatter(in.data(), out.data(), count, DataType::kFloat32,
+                                       ReduceOp::kSum, CollAlgorithm::kHierarchical);
       if (!s) {
         std::ofstream(dir + "/rank" + std::to_string(c.rank())) << s.toString();
         return 2;

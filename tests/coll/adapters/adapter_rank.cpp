@@ -9,7 +9,7 @@
 //    COLL_BIG (hierarchical across sites: the adapters' reduce-scatter and
 //    allgather; within one site: the adapter's allreduce), reduce-scatter
 //    of every dtype and op and allgather of every dtype at counts 1, 7 and
-//    COLL_BIG / WORLD_SIZE (hierarchical across sites too), broadcast and
+//    COLL_BIG / WORLD_SIZE (CollAlgorithm::kHierarchical), broadcast and
 //    barrier. (The large counts run once per dtype, and allreduce's for
 //    every op on fp16, to keep the suite near a minute.)
 // 2. Adapter level, within the site: the site's adapter loaded and started
@@ -91,7 +91,7 @@ void communicatorChecks(Communicator& c, Run& r, size_t big) {
         r.digest = fnv(r.digest, out.data(), out.size());
       }
 
-  // Reduce-scatter and allgather (across sites: the hierarchical forms, the
+  // Reduce-scatter and allgather (kHierarchical; across sites: the
   // adapters' reduce-scatter and allgather within each site) with every op
   // at counts 1 and 7 and a large odd count once per dtype (sum): the
   // partials of an mpi site and a gloo site must combine exactly.
@@ -105,7 +105,8 @@ void communicatorChecks(Communicator& c, Run& r, size_t big) {
         std::vector<uint8_t> in(size_t(c.size()) * n * es), out(n * es);
         fillInput(t, op, seed, c.rank(), in.data(), in.size() / es);
         std::string what = label("reduce-scatter", t, op, n);
-        expectOk(r, c.reduceScatter(in.data(), out.data(), n, t, op), what);
+        expectOk(r, c.reduceScatter(in.data(), out.data(), n, t, op, CollAlgorithm::kHierarchical),
+                 what);
         if (auto e = checkReduced(t, op, seed, all, out.data(), size_t(c.rank()) * n, n);
             !e.empty())
           die(r, what + ": " + e);
@@ -113,7 +114,8 @@ void communicatorChecks(Communicator& c, Run& r, size_t big) {
 
         std::vector<uint8_t> mine(n * es), gathered(size_t(c.size()) * n * es);
         fillInput(t, ReduceOp::kSum, seed, c.rank(), mine.data(), n);
-        expectOk(r, c.allgather(mine.data(), gathered.data(), n, t), label("allgather", t, op, n));
+        expectOk(r, c.allgather(mine.data(), gathered.data(), n, t, CollAlgorithm::kHierarchical),
+                 label("allgather", t, op, n));
         for (int k = 0; k < c.size(); ++k) {
           std::vector<uint8_t> want(n * es);
           fillInput(t, ReduceOp::kSum, seed, k, want.data(), n);
