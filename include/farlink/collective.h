@@ -158,8 +158,9 @@ class Communicator {
   // blocks of every site, each rank sends its partials to the blocks'
   // owners in the other sites, and every owner reduces the sites' partials
   // in site order. kRing and (across sites) kAuto: a flat ring over every
-  // rank — on loopback the hierarchical forms were not faster (they save
-  // crossings of a long link); choose kHierarchical where sites are far.
+  // rank — on loopback the hierarchical forms were mostly slower, across an
+  // emulated 15 ms link mostly faster (farlink-coll(1)); choose
+  // kHierarchical where sites are far apart.
   CollRequest ireduceScatter(const void* send, void* recv, size_t recv_count, DataType t,
                              ReduceOp op, CollAlgorithm algo = CollAlgorithm::kAuto);
   // recv holds size()*count elements, block r from rank r. Across sites,
