@@ -55,11 +55,15 @@ void reduceInto(DataType t, ReduceOp op, void* inout, const void* in, size_t cou
 // inout[i] /= divisor (the second half of kAvg).
 void divideBy(DataType t, void* inout, size_t count, int64_t divisor);
 
+// Algorithms of allreduce, reduce-scatter and allgather (halving-doubling:
+// allreduce only).
 enum class CollAlgorithm : uint8_t {
-  kAuto = 0,          // hierarchical across sites, the site's adapter within one
-  kRing,              // flat ring over farlink channels (site-ordered)
-  kHalvingDoubling,   // flat recursive halving/doubling over farlink channels
-  kHierarchical,      // adapter reduce-scatter → inter-site → adapter allgather
+  // The site's adapter within one site; across sites hierarchical for
+  // allreduce, the flat ring for reduce-scatter and allgather (see there).
+  kAuto = 0,
+  kRing,             // flat ring over farlink channels (site-ordered)
+  kHalvingDoubling,  // flat recursive halving/doubling over farlink channels
+  kHierarchical,     // the site's adapter within sites, farlink between them
 };
 
 struct CommunicatorOptions {
@@ -150,10 +154,22 @@ class Communicator {
   CollRequest iallreduce(const void* send, void* recv, size_t count, DataType t, ReduceOp op,
                          CollAlgorithm algo = CollAlgorithm::kAuto);
   // recv holds recv_count elements: block `rank` of the size()*recv_count input.
+  // Across sites, kHierarchical: each site's adapter reduce-scatters the
+  // blocks of every site, each rank sends its partials to the blocks'
+  // owners in the other sites, and every owner reduces the sites' partials
+  // in site order. kRing and (across sites) kAuto: a flat ring over every
+  // rank — on loopback the hierarchical forms were mostly slower, across an
+  // emulated 15 ms link mostly faster (farlink-coll(1)); choose
+  // kHierarchical where sites are far apart.
   CollRequest ireduceScatter(const void* send, void* recv, size_t recv_count, DataType t,
-                             ReduceOp op);
-  // recv holds size()*count elements, block r from rank r.
-  CollRequest iallgather(const void* send, void* recv, size_t count, DataType t);
+                             ReduceOp op, CollAlgorithm algo = CollAlgorithm::kAuto);
+  // recv holds size()*count elements, block r from rank r. Across sites,
+  // kHierarchical: the site's adapter allgathers its ranks' blocks while
+  // each rank sends its block to every other site (spread over that site's
+  // ranks), then each site's adapter allgathers the other sites' blocks.
+  // kRing and (across sites) kAuto: a flat ring over every rank.
+  CollRequest iallgather(const void* send, void* recv, size_t count, DataType t,
+                         CollAlgorithm algo = CollAlgorithm::kAuto);
   // Across sites: the root's site broadcasts with its adapter, each rank of
   // it sends its shard to the shard's owner in every other site, and those
   // sites allgather with their adapters (the buffer crosses to each site once).
@@ -171,8 +187,10 @@ class Communicator {
 
   Status allreduce(const void* send, void* recv, size_t count, DataType t, ReduceOp op,
                    CollAlgorithm algo = CollAlgorithm::kAuto);
-  Status reduceScatter(const void* send, void* recv, size_t recv_count, DataType t, ReduceOp op);
-  Status allgather(const void* send, void* recv, size_t count, DataType t);
+  Status reduceScatter(const void* send, void* recv, size_t recv_count, DataType t, ReduceOp op,
+                       CollAlgorithm algo = CollAlgorithm::kAuto);
+  Status allgather(const void* send, void* recv, size_t count, DataType t,
+                   CollAlgorithm algo = CollAlgorithm::kAuto);
   Status broadcast(void* buf, size_t count, DataType t, int root);
   Status reduce(const void* send, void* recv, size_t count, DataType t, ReduceOp op, int root);
   Status barrier();

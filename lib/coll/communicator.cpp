@@ -157,6 +157,7 @@ CollRequest Communicator::iallreduce(const void* send, void* recv, size_t count,
   if (algo == CollAlgorithm::kAuto) algo = CollAlgorithm::kHierarchical;
   const char* name = algo == CollAlgorithm::kRing              ? "ring"
                      : algo == CollAlgorithm::kHalvingDoubling ? "halving-doubling"
+                     : c->singleSite()                         ? "adapter"
                                                                : "hierarchical";
   return c->submit(describe("allreduce", name, t, op, count), [=](OpContext& ctx) -> Status {
     size_t bytes = count * dataTypeSize(t);
@@ -177,44 +178,83 @@ CollRequest Communicator::iallreduce(const void* send, void* recv, size_t count,
   });
 }
 
-CollRequest Communicator::ireduceScatter(const void* send, void* recv, size_t recv_count,
-                                         DataType t, ReduceOp op) {
-  CommunicatorImpl* c = impl_.get();
-  return c->submit(describe("reduce-scatter", "ring", t, op, recv_count),
-                   [=](OpContext& ctx) -> Status {
-    size_t es = dataTypeSize(t);
-    if (c->singleSite()) {
-      Status s = c->adapter->reduceScatter(send, recv, std::vector<size_t>(size_t(c->size), recv_count),
-                                           t, op);
-      if (s && op == ReduceOp::kAvg) divideBy(t, recv, recv_count, c->size);
-      return s;
-    }
-    std::vector<uint8_t> work(size_t(c->size) * recv_count * es);
-    std::memcpy(work.data(), send, work.size());
-    // Block of ring member g is the block of its world rank.
-    std::vector<coll::Block> blocks;
-    for (int r : c->ring.ranks) blocks.push_back({size_t(r) * recv_count, recv_count});
-    if (Status s = coll::ringReduceScatter(ctx, c->ring, work.data(), blocks, t, op, 1); !s)
-      return s;
-    std::memcpy(recv, work.data() + size_t(c->rank) * recv_count * es, recv_count * es);
-    if (op == ReduceOp::kAvg) divideBy(t, recv, recv_count, c->size);
-    return Status();
-  });
+namespace {
+// Reduce-scatter and allgather. kAuto: the site's adapter within one site;
+// across sites the flat ring, because on loopback (no long link) the
+// hierarchical forms were mostly slower (time ratios 0.63-1.45, farlink
+// coll, 4 and 5 ranks in 2 sites, 64 KiB-16 MiB; see farlink-coll(1)):
+// their gain is time on a long link, which loopback cannot show (across
+// farlink-wanem, 15 ms one-way, they took 0.75-1.08 of the ring's time). kHierarchical: the
+// adapter within one site, the hierarchical form across sites. kRing: the
+// flat ring over every rank. kHalvingDoubling is not offered (kAuto back).
+CollAlgorithm resolveGather(const CommunicatorImpl& c, CollAlgorithm algo) {
+  if (algo == CollAlgorithm::kAuto)
+    return c.singleSite() ? CollAlgorithm::kHierarchical : CollAlgorithm::kRing;
+  return algo;
 }
 
-CollRequest Communicator::iallgather(const void* send, void* recv, size_t count, DataType t) {
+const char* gatherName(const CommunicatorImpl& c, CollAlgorithm resolved) {
+  if (resolved == CollAlgorithm::kRing) return "ring";
+  return c.singleSite() ? "adapter" : "hierarchical";
+}
+
+Status notOffered(const char* op) {
+  return Status(StatusCode::kInvalidArgument,
+                std::string(op) +
+                    ": halving-doubling is an allreduce algorithm; use auto, ring "
+                    "or hierarchical");
+}
+}  // namespace
+
+CollRequest Communicator::ireduceScatter(const void* send, void* recv, size_t recv_count,
+                                         DataType t, ReduceOp op, CollAlgorithm algo) {
   CommunicatorImpl* c = impl_.get();
-  return c->submit(describe("allgather", "ring", t, ReduceOp::kSum, count, false),
-                   [=](OpContext& ctx) -> Status {
-    if (c->singleSite())
-      return c->adapter->allgather(send, recv, std::vector<size_t>(size_t(c->size), count), t);
-    size_t es = dataTypeSize(t);
-    auto* r = static_cast<uint8_t*>(recv);
-    std::memmove(r + size_t(c->rank) * count * es, send, count * es);
-    std::vector<coll::Block> blocks;
-    for (int w : c->ring.ranks) blocks.push_back({size_t(w) * count, count});
-    return coll::ringAllgather(ctx, c->ring, recv, blocks, t, 2);
-  });
+  if (algo == CollAlgorithm::kHalvingDoubling) return failed(notOffered("reduce-scatter"));
+  algo = resolveGather(*c, algo);
+  const char* name = gatherName(*c, algo);
+  return c->submit(
+      describe("reduce-scatter", name, t, op, recv_count), [=](OpContext& ctx) -> Status {
+        size_t es = dataTypeSize(t);
+        Status s;
+        if (algo != CollAlgorithm::kRing && c->singleSite()) {
+          s = c->adapter->reduceScatter(send, recv,
+                                        std::vector<size_t>(size_t(c->size), recv_count), t, op);
+        } else if (algo != CollAlgorithm::kRing) {
+          s = coll::hierarchicalReduceScatter(*c, ctx, send, recv, recv_count, t, op);
+        } else {
+          std::vector<uint8_t> work(size_t(c->size) * recv_count * es);
+          std::memcpy(work.data(), send, work.size());
+          // Block of ring member g is the block of its world rank.
+          std::vector<coll::Block> blocks;
+          for (int r : c->ring.ranks) blocks.push_back({size_t(r) * recv_count, recv_count});
+          s = coll::ringReduceScatter(ctx, c->ring, work.data(), blocks, t, op, 1);
+          if (s)
+            std::memcpy(recv, work.data() + size_t(c->rank) * recv_count * es, recv_count * es);
+        }
+        if (s && op == ReduceOp::kAvg) divideBy(t, recv, recv_count, c->size);
+        return s;
+      });
+}
+
+CollRequest Communicator::iallgather(const void* send, void* recv, size_t count, DataType t,
+                                     CollAlgorithm algo) {
+  CommunicatorImpl* c = impl_.get();
+  if (algo == CollAlgorithm::kHalvingDoubling) return failed(notOffered("allgather"));
+  algo = resolveGather(*c, algo);
+  const char* name = gatherName(*c, algo);
+  return c->submit(
+      describe("allgather", name, t, ReduceOp::kSum, count, false), [=](OpContext& ctx) -> Status {
+        if (algo != CollAlgorithm::kRing && c->singleSite())
+          return c->adapter->allgather(send, recv, std::vector<size_t>(size_t(c->size), count), t);
+        if (algo != CollAlgorithm::kRing)
+          return coll::hierarchicalAllgather(*c, ctx, send, recv, count, t);
+        size_t es = dataTypeSize(t);
+        auto* r = static_cast<uint8_t*>(recv);
+        std::memmove(r + size_t(c->rank) * count * es, send, count * es);
+        std::vector<coll::Block> blocks;
+        for (int w : c->ring.ranks) blocks.push_back({size_t(w) * count, count});
+        return coll::ringAllgather(ctx, c->ring, recv, blocks, t, 2);
+      });
 }
 
 CollRequest Communicator::ibroadcast(void* buf, size_t count, DataType t, int root) {
@@ -222,7 +262,8 @@ CollRequest Communicator::ibroadcast(void* buf, size_t count, DataType t, int ro
   if (root < 0 || root >= c->size)
     return failed(Status(StatusCode::kInvalidArgument, "broadcast: root " + std::to_string(root) +
                                                            " is not a rank"));
-  return c->submit(describe("broadcast", "hierarchical", t, ReduceOp::kSum, count, false) +
+  return c->submit(describe("broadcast", c->singleSite() ? "adapter" : "hierarchical", t,
+                            ReduceOp::kSum, count, false) +
                        " from " + std::to_string(root),
                    [=](OpContext& ctx) {
                      if (c->singleSite()) return c->adapter->broadcast(buf, count, t, root);
@@ -303,11 +344,12 @@ Status Communicator::allreduce(const void* send, void* recv, size_t count, DataT
   return iallreduce(send, recv, count, t, op, algo).wait();
 }
 Status Communicator::reduceScatter(const void* send, void* recv, size_t recv_count, DataType t,
-                                   ReduceOp op) {
-  return ireduceScatter(send, recv, recv_count, t, op).wait();
+                                   ReduceOp op, CollAlgorithm algo) {
+  return ireduceScatter(send, recv, recv_count, t, op, algo).wait();
 }
-Status Communicator::allgather(const void* send, void* recv, size_t count, DataType t) {
-  return iallgather(send, recv, count, t).wait();
+Status Communicator::allgather(const void* send, void* recv, size_t count, DataType t,
+                               CollAlgorithm algo) {
+  return iallgather(send, recv, count, t, algo).wait();
 }
 Status Communicator::broadcast(void* buf, size_t count, DataType t, int root) {
   return ibroadcast(buf, count, t, root).wait();

@@ -40,6 +40,16 @@ struct SiteLayout {
     for (auto& r : ranks) s.push_back(int(r.size()));
     return s;
   }
+  // Site-major order (site 0's ranks, then site 1's, ...) is world-rank
+  // order when every site's ranks are consecutive; hierarchical allgather and
+  // reduce-scatter then work in the caller's buffers without a copy.
+  bool siteMajorIsWorldOrder() const {
+    int next = 0;
+    for (auto& site : ranks)
+      for (int r : site)
+        if (r != next++) return false;
+    return true;
+  }
 };
 
 class CommunicatorImpl {
@@ -81,6 +91,16 @@ Status bootstrap(CommunicatorImpl& c);
 // adapter reduce-scatter → inter-site exchange of each shard → adapter allgather.
 Status hierarchicalAllreduce(CommunicatorImpl& c, OpContext& ctx, const void* send, void* recv,
                              size_t count, DataType t, ReduceOp op);
+// adapter allgather within the site → each rank's block crosses to every
+// other site (spread over their ranks) → adapter allgather of each other
+// site's blocks. recv gets size() * count elements in world-rank order.
+Status hierarchicalAllgather(CommunicatorImpl& c, OpContext& ctx, const void* send, void* recv,
+                             size_t count, DataType t);
+// adapter reduce-scatter of each site's blocks → partial results cross to
+// the blocks' owners → reduced there in site order. kAvg sums (the caller
+// divides). recv gets this rank's block.
+Status hierarchicalReduceScatter(CommunicatorImpl& c, OpContext& ctx, const void* send, void* recv,
+                                 size_t recv_count, DataType t, ReduceOp op);
 // root's site broadcasts (adapter) → shards cross to every other site →
 // each other site allgathers (adapter). In place in buf.
 Status hierarchicalBroadcast(CommunicatorImpl& c, OpContext& ctx, void* buf, size_t count,

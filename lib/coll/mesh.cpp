@@ -251,4 +251,23 @@ void Mesh::closeAll(std::chrono::milliseconds timeout) {
   for (auto& f : done) f.wait();
 }
 
+Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
+                    const std::string& what, const std::function<Status()>& work, bool overlap) {
+  if (!overlap) {
+    Status local = work();
+    if (!local) {
+      mesh.abort(local);  // posted receives target the caller's buffers
+      return local;
+    }
+    return mesh.waitAll(ops, deadline, what);
+  }
+  Status link;
+  std::thread driver([&] { link = mesh.waitAll(ops, deadline, what); });
+  Status local = work();
+  // The driver must stop touching the buffers before the caller frees them.
+  if (!local) mesh.abort(local);
+  driver.join();
+  return local ? link : local;
+}
+
 }  // namespace farlink::coll

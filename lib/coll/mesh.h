@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -98,5 +99,20 @@ class Mesh {
   bool stop_ = false;
   std::thread acceptor_;
 };
+
+// Channels move bytes only while someone drives them, so a hierarchical
+// collective that wants its inter-site transfer to overlap an adapter call
+// runs waitAll(ops) on a second thread while `work` (the adapter call) runs
+// on this one — when `overlap` is set; else `work` first, then waitAll
+// here. A failure of `work` aborts the mesh, which ends the wait at once;
+// returns work's failure, else waitAll's. Blocks until both are done.
+Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
+                    const std::string& what, const std::function<Status()>& work, bool overlap);
+
+// Below this many bytes crossing sites per rank, a second thread for the
+// overlap costs more than it saves: on loopback (4 ranks in 2 sites, 2 busy
+// cores) a 1 KiB-256 KiB allgather took 1.5-3x as long with the thread, and
+// now and then several ms while the thread waited for a core.
+inline constexpr size_t kOverlapMinBytes = size_t{1} << 20;
 
 }  // namespace farlink::coll

@@ -1,9 +1,11 @@
-// Ranks as forked processes on loopback, grouped into sites (2x2 and 2+3).
+// Ranks as forked processes on loopback, grouped into sites (2x2, 2+3 and
+// 1+2+2).
 // Each rank checks every collective and dtype against a reference it
 // computes itself from the generator below (integers exact; floats within
 // (n+1) * 2u * sum|x|, u the unit roundoff of the dtype — the data are
-// chosen so most results are exact anyway). A killed rank must make the
-// others fail with an error naming a rank, well before the test's limit.
+// chosen so most results are exact anyway). A rank killed during an
+// allreduce, allgather or reduce-scatter must make the others fail with an
+// error naming a rank, well before the test's limit.
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -142,28 +144,58 @@ void checkAllreduce(Communicator& c, Checker& k, DataType t, ReduceOp op, size_t
       return;
 }
 
+const char* algoName(CollAlgorithm a) {
+  return a == CollAlgorithm::kRing ? "ring" : a == CollAlgorithm::kAuto ? "auto" : "hierarchical";
+}
+
+// Reduce-scatter with each of `ops` and allgather, through `algo`; both in
+// place (recv inside send, as MPI_IN_PLACE) on alternate calls.
+void checkGathers(Communicator& c, Checker& k, DataType t, size_t count, CollAlgorithm algo,
+                  const std::vector<ReduceOp>& ops) {
+  size_t es = dataTypeSize(t);
+  int n = c.size(), me = c.rank();
+  bool in_place = false;
+  // reduce-scatter: rank r gets block r of an n*count input.
+  for (ReduceOp op : ops) {
+    in_place = !in_place;
+    std::vector<uint8_t> in(size_t(n) * count * es), out(count * es, 0xee);
+    for (size_t i = 0; i < size_t(n) * count; ++i) store(t, in.data(), i, value(t, me, i));
+    void* dst = in_place ? in.data() : out.data();
+    std::string what = label("reduce-scatter", t, op, count) + " " + algoName(algo) +
+                       (in_place ? " in place" : "");
+    if (!k.status(c.reduceScatter(in.data(), dst, count, t, op, algo), what)) return;
+    for (size_t i = 0; i < count; ++i)
+      if (!k.near(t, load(t, dst, i), reference(t, op, n, size_t(me) * count + i), n,
+                  what + " i=" + std::to_string(i)))
+        return;
+  }
+  for (bool place : {false, true}) {  // allgather
+    std::vector<uint8_t> in(count * es), out(size_t(n) * count * es, 0xee);
+    for (size_t i = 0; i < count; ++i) store(t, in.data(), i, value(t, me, i));
+    const void* src = in.data();
+    if (place) {
+      std::memcpy(out.data() + size_t(me) * count * es, in.data(), count * es);
+      src = out.data() + size_t(me) * count * es;
+    }
+    std::string what = label("allgather", t, ReduceOp::kSum, count) + " " + algoName(algo) +
+                       (place ? " in place" : "");
+    if (!k.status(c.allgather(src, out.data(), count, t, algo), what)) return;
+    for (int r = 0; r < n; ++r)
+      for (size_t i = 0; i < count; ++i)
+        if (!k.expect(load(t, out.data(), size_t(r) * count + i) == value(t, r, i),
+                      what + ": block of rank " + std::to_string(r)))
+          return;
+  }
+}
+
+const std::vector<ReduceOp> kAllOps = {ReduceOp::kSum, ReduceOp::kProd, ReduceOp::kMin,
+                                       ReduceOp::kMax, ReduceOp::kAvg};
+
 void checkOthers(Communicator& c, Checker& k, DataType t, size_t count) {
   size_t es = dataTypeSize(t);
   int n = c.size(), me = c.rank();
-  // reduce-scatter: rank r gets block r of an n*count input.
-  for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kMax, ReduceOp::kAvg}) {
-    std::vector<uint8_t> in(size_t(n) * count * es), out(count * es);
-    for (size_t i = 0; i < size_t(n) * count; ++i) store(t, in.data(), i, value(t, me, i));
-    std::string what = label("reduce-scatter", t, op, count);
-    if (!k.status(c.reduceScatter(in.data(), out.data(), count, t, op), what)) return;
-    for (size_t i = 0; i < count; ++i)
-      if (!k.near(t, load(t, out.data(), i), reference(t, op, n, size_t(me) * count + i), n, what))
-        return;
-  }
-  {  // allgather
-    std::vector<uint8_t> in(count * es), out(size_t(n) * count * es);
-    for (size_t i = 0; i < count; ++i) store(t, in.data(), i, value(t, me, i));
-    std::string what = label("allgather", t, ReduceOp::kSum, count);
-    if (!k.status(c.allgather(in.data(), out.data(), count, t), what)) return;
-    for (int r = 0; r < n; ++r)
-      for (size_t i = 0; i < count; ++i)
-        if (!k.expect(load(t, out.data(), size_t(r) * count + i) == value(t, r, i), what)) return;
-  }
+  checkGathers(c, k, t, count, CollAlgorithm::kHierarchical, kAllOps);
+  checkGathers(c, k, t, count, CollAlgorithm::kRing, kAllOps);
   {  // broadcast from the last rank
     std::vector<uint8_t> buf(count * es);
     for (size_t i = 0; i < count; ++i) store(t, buf.data(), i, value(t, me, i));
@@ -255,6 +287,34 @@ std::vector<int> runRanks(const std::vector<std::string>& sites,
   return codes;
 }
 
+// Reduce-scatter and allgather at a large odd count per rank: every dtype
+// (sum) through the hierarchical form, every op on fp16 (widened, rounded)
+// and the ring once. The 1- and 2-byte types stay below kOverlapMinBytes
+// per rank and the 4- and 8-byte ones above it, so both ways of driving the
+// cross-site transfer (after the adapter call, or during it) are checked.
+void bigGathers(Communicator& c, Checker& k) {
+  const size_t big = (1600001 / size_t(c.size())) | 1;
+  for (int ti = 0; ti < kDataTypeCount && k.failure.empty(); ++ti)
+    checkGathers(c, k, DataType(ti), big, CollAlgorithm::kHierarchical,
+                 DataType(ti) == DataType::kFloat16 ? kAllOps : std::vector{ReduceOp::kSum});
+  checkGathers(c, k, DataType::kFloat64, big, CollAlgorithm::kRing, {ReduceOp::kMin});
+}
+
+// Three sites of unequal size (1, 2 and 2 ranks, interleaved): reduce-scatter
+// with every op and allgather, every dtype, counts 1, 7 and large, both
+// algorithms (and the default, kAuto).
+int gathersOfThreeSites(Communicator& c, Checker& k) {
+  if (!k.expect(c.siteCount() == 3, "three sites expected")) return 1;
+  for (int ti = 0; ti < kDataTypeCount && k.failure.empty(); ++ti)
+    for (size_t count : {size_t{1}, size_t{7}})
+      for (CollAlgorithm a :
+           {CollAlgorithm::kHierarchical, CollAlgorithm::kRing, CollAlgorithm::kAuto})
+        checkGathers(c, k, DataType(ti), count, a, kAllOps);
+  bigGathers(c, k);
+  k.status(c.barrier(), "barrier");
+  return k.failure.empty() ? 0 : 1;
+}
+
 int everything(Communicator& c, Checker& k) {
   if (!k.expect(c.siteCount() == 2, "two sites expected")) return 1;
   for (int ti = 0; ti < kDataTypeCount; ++ti) {
@@ -278,6 +338,7 @@ int everything(Communicator& c, Checker& k) {
   checkAllreduce(c, k, DataType::kFloat64, ReduceOp::kSum, 1000003,
                  CollAlgorithm::kHalvingDoubling, false);
   checkOthers(c, k, DataType::kInt32, 1000003 / size_t(c.size()) + 1);
+  bigGathers(c, k);
   // Async: two allreduces in flight at once, then a barrier.
   std::vector<float> a(4099, 1.0f), b(4099, 2.0f);
   auto ra = c.iallreduce(a.data(), a.data(), a.size(), DataType::kFloat32, ReduceOp::kSum);
@@ -307,12 +368,27 @@ TEST(Multiproc, UnequalSitesTwoAndThree) {
   for (size_t i = 0; i < codes.size(); ++i) EXPECT_EQ(codes[i], 0) << "rank " << i;
 }
 
-TEST(Multiproc, KilledRankFailsTheOthers) {
+TEST(Multiproc, ThreeUnequalSitesGathers) {
+  auto codes = runRanks({"x", "y", "z", "y", "z"}, gathersOfThreeSites, 300s);
+  for (size_t i = 0; i < codes.size(); ++i) EXPECT_EQ(codes[i], 0) << "rank " << i;
+}
+
+// Rank 3 dies in the middle of its third collective `op`; the others must
+// fail cleanly, naming a rank, well within the runner's limit.
+class KilledRank : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KilledRank, FailsTheOthers) {
+  const std::string op = GetParam();
   char tmpl[] = "/tmp/farlink-coll-kill-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
   std::string dir = tmpl;
-  auto body = [dir](Communicator& c, Checker&) -> int {
-    std::vector<float> buf(4 << 20, 1.0f);
+  auto body = [dir, op](Communicator& c, Checker&) -> int {
+    // Elements of the call's count; reduce-scatter's input and allgather's
+    // output are size() times that.
+    const size_t count = op == "allreduce" ? size_t{4} << 20 : size_t{1} << 20;
+    const size_t n = size_t(c.size());
+    std::vector<float> in(op == "reduce_scatter" ? n * count : count, 1.0f);
+    std::vector<float> out(op == "allgather" ? n * count : count);
     for (int it = 0; it < 1000; ++it) {
       if (c.rank() == 3 && it == 2) {
         // Die in the middle of this collective.
@@ -321,8 +397,13 @@ TEST(Multiproc, KilledRankFailsTheOthers) {
           ::kill(::getpid(), SIGKILL);
         }).detach();
       }
-      Status s = c.allreduce(buf.data(), buf.data(), buf.size(), DataType::kFloat32,
-                             ReduceOp::kMax);
+      Status s = op == "allreduce"
+                     ? c.allreduce(in.data(), in.data(), count, DataType::kFloat32, ReduceOp::kMax)
+                 : op == "allgather"
+                     ? c.allgather(in.data(), out.data(), count, DataType::kFloat32,
+                                   CollAlgorithm::kHierarchical)
+                     : c.reduceScatter(in.data(), out.data(), count, DataType::kFloat32,
+                                       ReduceOp::kSum, CollAlgorithm::kHierarchical);
       if (!s) {
         std::ofstream(dir + "/rank" + std::to_string(c.rank())) << s.toString();
         return 2;
@@ -339,6 +420,9 @@ TEST(Multiproc, KilledRankFailsTheOthers) {
     std::ifstream f(dir + "/rank" + std::to_string(r));
     std::string msg((std::istreambuf_iterator<char>(f)), {});
     EXPECT_NE(msg.find("rank "), std::string::npos) << "rank " << r << ": " << msg;
+    // The error names the collective that was running.
+    EXPECT_NE(msg.find(op == "reduce_scatter" ? "reduce-scatter" : op), std::string::npos)
+        << "rank " << r << ": " << msg;
     std::printf("rank %d reported: %s\n", r, msg.c_str());
     std::remove((dir + "/rank" + std::to_string(r)).c_str());
   }
@@ -346,5 +430,9 @@ TEST(Multiproc, KilledRankFailsTheOthers) {
   std::printf("survivors finished %.1f s after start\n",
               std::chrono::duration<double>(took).count());
 }
+
+INSTANTIATE_TEST_SUITE_P(Ops, KilledRank,
+                         ::testing::Values("allreduce", "allgather", "reduce_scatter"),
+                         [](const auto& p) { return p.param; });
 
 }  // namespace

@@ -1,7 +1,9 @@
 #!/bin/bash
 # farlink coll end to end on loopback. Asserts exit codes, that every row's
 # #wrong is 0 and that the expected rows are there; never timings.
-#   run_cli.sh FARLINK ADAPTER_DIR local     --local 4 --verify, every op (and dtypes, JSON)
+#   run_cli.sh FARLINK ADAPTER_DIR local     --local 4 --verify, every op (and dtypes,
+#                                            both algorithms of allgather and
+#                                            reduce_scatter over 3 sites, JSON)
 #   run_cli.sh FARLINK ADAPTER_DIR torchrun  2 sites x 2 ranks started with RANK/WORLD_SIZE/...
 #   run_cli.sh FARLINK ADAPTER_DIR mpirun    mpirun -np 4 with FARLINK_SITE per app
 #                                            context, and one mpirun per site; skips
@@ -94,6 +96,25 @@ case $mode in
     want=$(for d in ${dtypes//,/ }; do for r in ${redops//,/ }; do echo "$d/$r"; done; done | sort)
     [ "$pairs" = "$want" ] || { cat "$tmp/out"; fail "dtype/reduction rows: got $pairs"; }
     echo "ok: every dtype and reduction"
+    # Allgather and reduce_scatter across 3 unequal sites (2+2+1 ranks), the
+    # hierarchical forms (site A on Gloo, the others on farlink's adapter)
+    # and the flat ring: every dtype (and reduction), 201 elements per rank.
+    adapters=gloo,farlink,farlink
+    if [ ! -f "$dir/farlink-coll-gloo.so" ]; then
+      echo "note: $dir/farlink-coll-gloo.so was not built; every site on the farlink adapter"
+      adapters=farlink
+    fi
+    for a in hierarchical ring; do
+      run_expect 0 "allgather $a" -- coll --local 5 --sites 3 -c -o allgather --algo $a \
+        -d $dtypes --count 1005 -n 1 -w 0 --adapter $adapters
+      check_table "$tmp/out" 8 "allgather $a of every dtype"
+      grep -q "algorithm $a;" "$tmp/out" || { cat "$tmp/out"; fail "allgather: not $a"; }
+      run_expect 0 "reduce_scatter $a" -- coll --local 5 --sites 3 -c -o reduce_scatter \
+        --algo $a -d $dtypes -r $redops --count 1005 -n 1 -w 0 --adapter $adapters
+      check_table "$tmp/out" 40 "reduce_scatter $a of every dtype and reduction"
+      grep -q "algorithm $a;" "$tmp/out" || { cat "$tmp/out"; fail "reduce_scatter: not $a"; }
+      echo "ok: allgather and reduce_scatter ($a), 3 sites"
+    done
     # Flat algorithms, and JSON lines a machine can read.
     for a in ring hd; do
       run_expect 0 "allreduce $a" -- coll --local 4 -c --algo "$a" -b 1K -e 64K -f 8 -n 2 --json
@@ -175,8 +196,11 @@ PY
     run_expect 2 "bad dtype" -- coll -d fp8
     run_expect 2 "bad dtype in a list" -- coll -d fp32,fp8 -r sum,max
     grep -q "unknown dtype 'fp8'" "$tmp/err" || fail "dtype list: $(cat "$tmp/err")"
-    run_expect 2 "algo with allgather" -- coll -o allgather --algo ring
+    run_expect 2 "hd with allgather" -- coll -o allgather --algo hd
     grep -q "applies to allreduce only" "$tmp/err" || fail "algo: $(cat "$tmp/err")"
+    run_expect 2 "algo with broadcast" -- coll -o broadcast --algo ring
+    grep -q "applies to allreduce, allgather and reduce_scatter only" "$tmp/err" ||
+      fail "algo: $(cat "$tmp/err")"
     run_expect 2 "min above max" -- coll -b 1M -e 1K
     run_expect 2 "local 0" -- coll --local 0
     run_expect 2 "mpi in --local" -- coll --local 2 --adapter mpi

@@ -70,8 +70,9 @@ CLI::App* addCollCommand(CLI::App& app, CollOptions* o) {
   cmd->add_option("--root", o->root, "Root rank of broadcast and reduce (default 0)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--algo", o->algo,
-                  "Allreduce algorithm: auto (hierarchical across sites, the site's adapter "
-                  "within one), ring, hd (halving-doubling), hierarchical (default: "
+                  "Algorithm of allreduce, allgather and reduce_scatter: auto (hierarchical "
+                  "across sites, the site's adapter within one), ring, hierarchical, and hd "
+                  "(halving-doubling, allreduce only); default auto (allreduce: "
                   "FARLINK_COLL_ALGO or auto)")
       ->check(CLI::IsMember({"auto", "ring", "hd", "hierarchical"}));
   cmd->add_option("--adapter", o->adapter,
@@ -124,8 +125,10 @@ int runColl(const CollOptions& o) {
   }
   p.type = p.types.front();
   p.redop = p.redops.front();
-  if (o.algo != "auto" && p.op != CollOp::kAllreduce)
-    return usage("--algo " + o.algo + " applies to allreduce only; " +
+  const bool gathers = p.op == CollOp::kAllgather || p.op == CollOp::kReduceScatter;
+  if (o.algo != "auto" && p.op != CollOp::kAllreduce && !(gathers && o.algo != "hd"))
+    return usage("--algo " + o.algo + " applies to allreduce" +
+                 (o.algo == "hd" ? "" : ", allgather and reduce_scatter") + " only; " +
                  std::string(collOpName(p.op)) + " has one algorithm per layout");
   p.algo = o.algo == "ring"           ? CollAlgorithm::kRing
            : o.algo == "hd"           ? CollAlgorithm::kHalvingDoubling

@@ -30,11 +30,12 @@ std::string_view algorithmName(CollOp op, CollAlgorithm a, bool one_site) {
     }
   }
   // What Communicator runs for the others (communicator.cpp).
+  if (op == CollOp::kAllgather || op == CollOp::kReduceScatter) {
+    if (a == CollAlgorithm::kRing || (a == CollAlgorithm::kAuto && !one_site)) return "ring";
+    return one_site ? "adapter" : "hierarchical";
+  }
   if (one_site && op != CollOp::kReduce && op != CollOp::kAlltoall) return "adapter";
   switch (op) {
-    case CollOp::kAllgather:
-    case CollOp::kReduceScatter:
-      return "ring";
     case CollOp::kBroadcast:
       return "hierarchical";
     case CollOp::kReduce:
@@ -53,9 +54,9 @@ CollRequest issue(Communicator& c, const Plan& p, const Shape& s, Buffers& b) {
     case CollOp::kAllreduce:
       return c.iallreduce(b.send.data(), b.recv.data(), s.count, p.type, p.redop, p.algo);
     case CollOp::kAllgather:
-      return c.iallgather(b.send.data(), b.recv.data(), s.count, p.type);
+      return c.iallgather(b.send.data(), b.recv.data(), s.count, p.type, p.algo);
     case CollOp::kReduceScatter:
-      return c.ireduceScatter(b.send.data(), b.recv.data(), s.count, p.type, p.redop);
+      return c.ireduceScatter(b.send.data(), b.recv.data(), s.count, p.type, p.redop, p.algo);
     case CollOp::kBroadcast:
       return c.ibroadcast(b.recv.data(), s.count, p.type, p.root);
     case CollOp::kReduce:
@@ -90,7 +91,9 @@ int runSizes(Communicator& c, const Plan& p, const std::string& who, const std::
 
 int runRank(const Plan& plan, const CommunicatorOptions& copts, const std::string& title_extra) {
   Plan p = plan;
-  if (p.algo == CollAlgorithm::kAuto) p.algo = copts.allreduce_algorithm;  // FARLINK_COLL_ALGO
+  // FARLINK_COLL_ALGO names the allreduce algorithm only (it may be hd).
+  if (p.algo == CollAlgorithm::kAuto && p.op == CollOp::kAllreduce)
+    p.algo = copts.allreduce_algorithm;
   std::string who = "rank " + std::to_string(copts.rank) + " (site " + copts.site + ")";
   auto made = Communicator::create(copts);
   if (!made) {

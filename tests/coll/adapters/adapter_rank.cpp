@@ -7,9 +7,11 @@
 //
 // 1. Communicator level: allreduce of every dtype and op at counts 1, 7 and
 //    COLL_BIG (hierarchical across sites: the adapters' reduce-scatter and
-//    allgather; within one site: the adapter's allreduce), plus
-//    reduce-scatter, allgather, broadcast and barrier. (COLL_BIG runs once
-//    per dtype and for every op on fp16, to keep the suite near a minute.)
+//    allgather; within one site: the adapter's allreduce), reduce-scatter
+//    of every dtype and op and allgather of every dtype at counts 1, 7 and
+//    COLL_BIG / WORLD_SIZE (CollAlgorithm::kHierarchical), broadcast and
+//    barrier. (The large counts run once per dtype, and allreduce's for
+//    every op on fp16, to keep the suite near a minute.)
 // 2. Adapter level, within the site: the site's adapter loaded and started
 //    on its own (its own store on MASTER_PORT+1+site), every entry point —
 //    reduce-scatter with farlink's unequal partition and with empty blocks,
@@ -89,29 +91,44 @@ void communicatorChecks(Communicator& c, Run& r, size_t big) {
         r.digest = fnv(r.digest, out.data(), out.size());
       }
 
-  // The other operations once per dtype (their farlink algorithms are
-  // covered by coll-multiproc; here they must agree with the adapter site).
+  // Reduce-scatter and allgather (kHierarchical; across sites: the
+  // adapters' reduce-scatter and allgather within each site) with every op
+  // at counts 1 and 7 and a large odd count once per dtype (sum): the
+  // partials of an mpi site and a gloo site must combine exactly.
+  const size_t big_block = (big / size_t(c.size())) | 1;
+  for (DataType t : kTypes)
+    for (ReduceOp op : kOps)
+      for (size_t n : {size_t(1), size_t(7), big_block}) {
+        if (n == big_block && op != ReduceOp::kSum) continue;
+        size_t es = dataTypeSize(t);
+        uint64_t seed = r.seed++;
+        std::vector<uint8_t> in(size_t(c.size()) * n * es), out(n * es);
+        fillInput(t, op, seed, c.rank(), in.data(), in.size() / es);
+        std::string what = label("reduce-scatter", t, op, n);
+        expectOk(r, c.reduceScatter(in.data(), out.data(), n, t, op, CollAlgorithm::kHierarchical),
+                 what);
+        if (auto e = checkReduced(t, op, seed, all, out.data(), size_t(c.rank()) * n, n);
+            !e.empty())
+          die(r, what + ": " + e);
+        if (op != ReduceOp::kSum) continue;
+
+        std::vector<uint8_t> mine(n * es), gathered(size_t(c.size()) * n * es);
+        fillInput(t, ReduceOp::kSum, seed, c.rank(), mine.data(), n);
+        expectOk(r, c.allgather(mine.data(), gathered.data(), n, t, CollAlgorithm::kHierarchical),
+                 label("allgather", t, op, n));
+        for (int k = 0; k < c.size(); ++k) {
+          std::vector<uint8_t> want(n * es);
+          fillInput(t, ReduceOp::kSum, seed, k, want.data(), n);
+          if (std::memcmp(want.data(), gathered.data() + size_t(k) * n * es, n * es) != 0)
+            die(r,
+                label("allgather", t, op, n) + ": block of rank " + std::to_string(k) + " differs");
+        }
+      }
+
+  // Broadcast once per dtype.
   for (DataType t : kTypes) {
     size_t es = dataTypeSize(t), n = 7;
     uint64_t seed = r.seed++;
-    std::vector<uint8_t> in(size_t(c.size()) * n * es), out(n * es);
-    fillInput(t, ReduceOp::kSum, seed, c.rank(), in.data(), in.size() / es);
-    std::string what = label("reduce-scatter", t, ReduceOp::kSum, n);
-    expectOk(r, c.reduceScatter(in.data(), out.data(), n, t, ReduceOp::kSum), what);
-    if (auto e = checkReduced(t, ReduceOp::kSum, seed, all, out.data(), size_t(c.rank()) * n, n);
-        !e.empty())
-      die(r, what + ": " + e);
-
-    std::vector<uint8_t> mine(n * es), gathered(size_t(c.size()) * n * es);
-    fillInput(t, ReduceOp::kSum, seed, c.rank(), mine.data(), n);
-    expectOk(r, c.allgather(mine.data(), gathered.data(), n, t), "allgather");
-    for (int k = 0; k < c.size(); ++k) {
-      std::vector<uint8_t> want(n * es);
-      fillInput(t, ReduceOp::kSum, seed, k, want.data(), n);
-      if (std::memcmp(want.data(), gathered.data() + size_t(k) * n * es, n * es) != 0)
-        die(r, "allgather " + std::string(dataTypeName(t)) + ": block of rank " +
-                   std::to_string(k) + " differs");
-    }
     int root = int(seed % uint64_t(c.size()));
     std::vector<uint8_t> buf(n * es), want(n * es);
     fillInput(t, ReduceOp::kSum, seed, root, want.data(), n);
