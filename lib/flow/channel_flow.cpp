@@ -107,6 +107,14 @@ AckResult ChannelFlow::onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration
   return AckResult{outcome, bytes};
 }
 
+Status ChannelFlow::onPartialAck(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now) {
+  if (!sched_.onPartialDelivery(lane, id, delivered, now))
+    return Status(StatusCode::kInvalidArgument, "flow: partial ack of chunk " + std::to_string(id) +
+                                                    " on lane " + std::to_string(lane) +
+                                                    ", but it is not in flight there");
+  return Status::ok();
+}
+
 Status ChannelFlow::onLoss(LaneId lane, ChunkId id, FlowTime now) {
   uint64_t bytes = sched_.chunkBytes(id).value_or(0);
   if (!sched_.onLost(lane, id))

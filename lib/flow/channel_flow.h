@@ -11,6 +11,7 @@
 //   on a lane being writable: id = flow.next(lane); d = flow.maySend(lane, id, now);
 //     d.allowed → write it, flow.onSend(lane, id, now); else retry after d.wait
 //   on completion: flow.onAck(lane, id, now [, rtt]); on loss: flow.onLoss(lane, id, now)
+//   on part of a chunk known delivered: flow.onPartialAck(lane, id, bytes, now)
 //   on a timer (every few ms): for each r in flow.onTick(now) re-send r.chunk on r.to
 #pragma once
 
@@ -72,6 +73,12 @@ class ChannelFlow {
   // `id` was acked/completed on `lane`. `rtt` zero: measured as now − send
   // time (only for the copy last sent; a written-off copy gives no sample).
   AckResult onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration rtt = FlowDuration::zero());
+  // `delivered` bytes of `id` (in flight on `lane`) have reached the peer
+  // though the chunk is not acked yet: the in-flight count, and so the cap,
+  // sees only the rest. A total, not an increment (see
+  // LaneScheduler::onPartialDelivery). kInvalidArgument if `id` is not in
+  // flight there. No RTT or rate sample: those come with the whole chunk.
+  Status onPartialAck(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now);
   // The datapath knows `id` was lost on `lane`: it is queued again in front.
   Status onLoss(LaneId lane, ChunkId id, FlowTime now);
   // Nothing left to send: rate samples until the current flight is

@@ -5,7 +5,7 @@
 namespace farlink::flow {
 
 void StreamProgress::onQueued(ChunkId id, uint64_t begin, uint64_t end, FlowTime now) {
-  chunks_.push_back(Chunk{id, begin, end, now});
+  chunks_.push_back(Chunk{id, begin, end, now, 0});
 }
 
 void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime before, FlowTime after,
@@ -44,6 +44,21 @@ void StreamProgress::observeAcked(uint64_t acked, FlowTime now, std::vector<Acke
     completed = true;
   }
   if (completed) best_ = FlowDuration::zero();
+}
+
+void StreamProgress::credits(uint64_t acked, uint64_t beyond, std::vector<Credit>& out) {
+  uint64_t left = std::max(sent_, acked);  // SACKed bytes have left, so they lie below this
+  for (Chunk& c : chunks_) {
+    uint64_t below = acked > c.begin ? std::min(acked, c.end) - c.begin : 0;
+    uint64_t from = std::max(c.begin, acked);
+    uint64_t upto = std::min(c.end, left);
+    uint64_t extra = std::min(beyond, upto > from ? upto - from : 0);
+    beyond -= extra;
+    uint64_t credit = below + extra;
+    if (credit == c.credited) continue;
+    c.credited = credit;
+    out.push_back(Credit{c.id, credit});
+  }
 }
 
 }  // namespace farlink::flow

@@ -30,6 +30,10 @@ class StreamProgress {
     ChunkId id = 0;
     FlowDuration rtt{0};  // zero: no sample yet on this lane
   };
+  struct Credit {
+    ChunkId id = 0;
+    uint64_t delivered = 0;  // bytes of the chunk known to have reached the peer
+  };
 
   // Chunk `id` occupies stream bytes [begin, end) and was handed to the
   // socket at `now`. Chunks must be queued in stream order.
@@ -48,6 +52,14 @@ class StreamProgress {
   // handing the socket bytes): completes chunks, takes no send marks.
   void observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out);
 
+  // How much of each outstanding chunk has reached the peer: the bytes below
+  // `acked` (the cumulative ack), plus `beyond` bytes the peer holds past it
+  // (SACKed beyond a hole), laid oldest first on bytes known to have left.
+  // Where past the hole they lie is not known, but the total is what an
+  // in-flight count needs. Appends the chunks whose figure changed since the
+  // previous call. Call after observe/observeAcked with the same `acked`.
+  void credits(uint64_t acked, uint64_t beyond, std::vector<Credit>& out);
+
   bool empty() const { return chunks_.empty(); }
   size_t outstanding() const { return chunks_.size(); }
 
@@ -57,6 +69,7 @@ class StreamProgress {
     uint64_t begin;
     uint64_t end;
     FlowTime queued;
+    uint64_t credited = 0;  // last figure credits() gave
   };
   struct Mark {
     uint64_t byte;       // first byte of a newly sent range

@@ -166,5 +166,50 @@ TEST(StreamProgress, SamplesBoundTheTrueRttFromAbove) {
   }
 }
 
+TEST(StreamProgress, CreditsCountBytesBelowTheAckAndSackedBeyondIt) {
+  StreamProgress p;
+  std::vector<StreamProgress::Acked> out;
+  std::vector<StreamProgress::Credit> cr;
+  for (ChunkId id = 1; id <= 3; ++id)
+    p.onQueued(id, (id - 1) * kChunk, id * kChunk, at(milliseconds(0)));
+  // Two and a half chunks have left; a segment early in chunk 1 was lost,
+  // so the cumulative ack stops there while the peer SACKs what followed.
+  uint64_t sent = 2 * kChunk + kChunk / 2, hole = 10 * kSeg;
+  p.observe(sent, hole, at(milliseconds(1)), out);
+  p.credits(hole, sent - hole - kSeg, cr);
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(cr.size(), 3u);
+  uint64_t total = 0;
+  for (const auto& c : cr) total += c.delivered;
+  EXPECT_EQ(total, sent - kSeg);  // all that left but the lost segment
+  // SACKed bytes are laid only on bytes that left: chunk 3 is half sent.
+  EXPECT_EQ(cr[0].id, 1u);
+  EXPECT_EQ(cr[0].delivered, kChunk);
+  EXPECT_EQ(cr[1].delivered, kChunk);
+  EXPECT_EQ(cr[2].delivered, kChunk / 2 - kSeg);
+  // Nothing changed: nothing to report.
+  cr.clear();
+  p.credits(hole, sent - hole - kSeg, cr);
+  EXPECT_TRUE(cr.empty());
+  // SACK can never claim more than left the host.
+  p.credits(hole, 100 * kChunk, cr);
+  total = 0;
+  for (const auto& c : cr) total += c.delivered;
+  ASSERT_EQ(cr.size(), 1u);
+  EXPECT_EQ(cr[0].delivered, kChunk / 2);
+  // The retransmission repairs the hole: chunks 1 and 2 complete, and the
+  // half of chunk 3 that is acked is its credit.
+  p.observe(sent, sent, at(milliseconds(62)), out);
+  ASSERT_EQ(out.size(), 2u);
+  cr.clear();
+  p.credits(sent, 0, cr);
+  EXPECT_TRUE(cr.empty());  // chunk 3 already had that figure
+  p.observe(3 * kChunk, sent + kSeg, at(milliseconds(63)), out);
+  p.credits(sent + kSeg, 0, cr);
+  ASSERT_EQ(cr.size(), 1u);
+  EXPECT_EQ(cr[0].id, 3u);
+  EXPECT_EQ(cr[0].delivered, kChunk / 2 + kSeg);
+}
+
 }  // namespace
 }  // namespace farlink::flow
