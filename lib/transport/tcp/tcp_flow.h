@@ -6,7 +6,9 @@
 // chunks are outstanding, so the wire protocol stays as it is. RTT samples
 // run from bytes leaving the host (SIOCOUTQNSD: bytes not yet sent) to their
 // ack, taken mid-burst so the receiver's delayed ACKs stay out of them (see
-// flow/stream_progress.h).
+// flow/stream_progress.h). In flight counts only bytes not yet at the peer:
+// a chunk partly below the cumulative ack, or partly SACKed beyond a hole
+// (TCP_INFO's sacked segments), holds only its rest of the cap.
 #pragma once
 
 #include <algorithm>
@@ -72,7 +74,8 @@ class TcpFlow {
   std::unique_ptr<flow::ChannelFlow> flow_;
   std::vector<LaneState> lanes_;
   flow::ChunkId next_id_ = 1;
-  std::vector<flow::StreamProgress::Acked> acked_;  // scratch for poll()
+  std::vector<flow::StreamProgress::Acked> acked_;     // scratch for poll()
+  std::vector<flow::StreamProgress::Credit> credits_;  // scratch for poll()
   flow::FlowDuration tick_;
   flow::FlowTime last_poll_{};
   flow::FlowTime ack_wake_ = flow::FlowTime::max();     // read acks (chunks outstanding)
