@@ -39,6 +39,10 @@ struct FlowConfig {
   // recommendSizing); 0 = no per-lane limit.
   uint64_t lane_window = 0;
   FlowDuration min_rtt_window = std::chrono::seconds(10);
+  // An ack passed without an RTT is measured from the chunk's onSend. False
+  // when the datapath measures RTT itself and onSend is only when a chunk
+  // was handed to a socket that may hold it (TCP): then no RTT means none.
+  bool rtt_from_send_time = true;
 };
 
 struct SendDecision {
@@ -71,7 +75,8 @@ class ChannelFlow {
   // `id` went out on `lane`. kInvalidArgument if it is not queued there.
   Status onSend(LaneId lane, ChunkId id, FlowTime now);
   // `id` was acked/completed on `lane`. `rtt` zero: measured as now − send
-  // time (only for the copy last sent; a written-off copy gives no sample).
+  // time (only for the copy last sent; a written-off copy gives no sample),
+  // unless config.rtt_from_send_time is false: then no sample.
   AckResult onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration rtt = FlowDuration::zero());
   // `delivered` bytes of `id` (in flight on `lane`) have reached the peer
   // though the chunk is not acked yet: the in-flight count, and so the cap,

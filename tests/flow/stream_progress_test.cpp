@@ -211,5 +211,37 @@ TEST(StreamProgress, CreditsCountBytesBelowTheAckAndSackedBeyondIt) {
   EXPECT_EQ(cr[0].delivered, kChunk / 2 + kSeg);
 }
 
+TEST(StreamProgress, SamplesAcrossPollGapsAreDropped) {
+  // Polls every ms while the channel is driven; then the application is
+  // busy elsewhere for 2 s with a chunk in flight, and nobody polls. The
+  // sample that poll gap gives (2 s) bounds the RTT, uselessly: dropped.
+  StreamProgress p(milliseconds(8));
+  std::vector<StreamProgress::Acked> out;
+  p.onQueued(1, 0, kChunk, at(milliseconds(0)));
+  p.observe(kChunk, 0, at(milliseconds(1)), out);
+  p.observe(kChunk, 0, at(milliseconds(2)), out);
+  p.observe(kChunk, kChunk, at(milliseconds(2002)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rtt, FlowDuration::zero());  // no sample on this lane yet
+  // The same when the gap was on the sending side: bytes seen unsent at
+  // 2003 ms, seen gone only at 3500 ms.
+  auto ms = [](int t) { return at(milliseconds(t)); };
+  p.onQueued(2, kChunk, 2 * kChunk, ms(2003));
+  p.observe(kChunk, kChunk, ms(2003), out);
+  p.observe(2 * kChunk, kChunk, ms(3500), out);
+  for (int t = 3501; t < 3540; ++t) p.observe(2 * kChunk, kChunk, ms(t), out);
+  p.observe(2 * kChunk, 2 * kChunk, ms(3540), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].rtt, FlowDuration::zero());
+  // Polls on time again: samples again.
+  p.onQueued(3, 2 * kChunk, 3 * kChunk, ms(3541));
+  p.observe(2 * kChunk, 2 * kChunk, ms(3541), out);
+  p.observe(3 * kChunk, 2 * kChunk, ms(3542), out);
+  for (int t = 3543; t < 3572; ++t) p.observe(3 * kChunk, 2 * kChunk, ms(t), out);
+  p.observe(3 * kChunk, 3 * kChunk, ms(3572), out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].rtt, milliseconds(31));
+}
+
 }  // namespace
 }  // namespace farlink::flow

@@ -88,13 +88,22 @@ Result<std::unique_ptr<TcpFlow>> TcpFlow::create(const ChannelOptions& o,
   cfg.lanes = 1;
   cfg.scheduler.stall_floor = std::chrono::hours(24 * 365);
   cfg.scheduler.small_max = 64 * 1024;
+  // A chunk's onSend is when it joined a batch, not when it left the host.
+  cfg.rtt_from_send_time = false;
   auto f = flow::ChannelFlow::create(cfg);
   if (!f) return f.status();
   // RTT samples can overshoot by two polls; at 1/24 RTT that stays well
   // under the back-off's queueing threshold (max(2 ms, RTT/10)).
   auto tick =
       std::clamp<flow::FlowDuration>(std::chrono::microseconds(rtt.min_rtt_us) / 24, 500us, 2ms);
-  return std::unique_ptr<TcpFlow>(new TcpFlow(std::move(*f), fds.size(), tick));
+  std::unique_ptr<TcpFlow> tf(new TcpFlow(std::move(*f), fds.size(), tick));
+  // Polls run every tick while chunks are out, unless nobody drives the
+  // channel (no library thread: the application may be busy elsewhere for
+  // seconds). A sample whose polls were further apart than this is dropped.
+  auto max_gap =
+      std::max<flow::FlowDuration>(std::chrono::microseconds(rtt.min_rtt_us) / 4, 4 * tick);
+  for (LaneState& l : tf->lanes_) l.chunks = flow::StreamProgress(max_gap);
+  return tf;
 }
 
 bool TcpFlow::mayTake(uint64_t bytes, flow::FlowTime now) {
