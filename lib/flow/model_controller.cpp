@@ -313,6 +313,9 @@ uint64_t ModelController::inflightCap() const {
     cap = params_.initial_window;
   else
     cap = bdp(cwnd_gain_) + 2 * params_.chunk_bytes;  // allowance for ack clumps
+  // As its pacing, start-up's cap never falls below the initial window: a
+  // first sample from a small message (a few KB/s) made it 4 chunks.
+  if (mode_ == Mode::kStartup) cap = std::max<uint64_t>(cap, params_.initial_window);
   cap = std::min(cap, loss_cap_);
   if (params_.window > 0) cap = std::min<uint64_t>(cap, params_.window);
   return std::max(cap, minWindow());

@@ -89,13 +89,15 @@ struct Driver {
   }
 };
 
-TEST(ModelController, StartupNeverPacesBelowTheInitialWindowRate) {
+TEST(ModelController, StartupNeverPacesOrCapsBelowTheInitialWindow) {
   // A first sample from a tiny control message (a few KB/s) must not pace a
   // 30 ms link so slowly that no bigger sample can ever arrive.
   Driver d;
   d.round_with(4000, milliseconds(30));
   EXPECT_EQ(d.cc.mode(), ModelController::Mode::kStartup);
   EXPECT_NEAR(d.cc.pacingRate(), ModelController::kHighGain * 1024 * 1024 / 0.03, 1);
+  // Nor caps bytes in flight below it.
+  EXPECT_EQ(d.cc.inflightCap(), d.params.initial_window);
 }
 
 TEST(ModelController, StartupExitsAfterThreeFlatRoundsThenDrainsToProbeBw) {
