@@ -83,11 +83,15 @@ AckResult ChannelFlow::onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration
   ev.bytes = bytes;
   if (current) {
     const SentCopy& c = copy->second;
-    FlowDuration sample = rtt > FlowDuration::zero() ? rtt : now - c.channel.sent_time;
+    FlowDuration sample = rtt;
+    if (sample <= FlowDuration::zero() && config_.rtt_from_send_time)
+      sample = now - c.channel.sent_time;
     LaneEstimators& le = lanes_[lane];
-    rtt_.addSample(sample, now);
-    le.rtt.addSample(sample, now);
-    ev.rtt = sample;
+    if (sample > FlowDuration::zero()) {  // else no sample: ev.rtt stays zero
+      rtt_.addSample(sample, now);
+      le.rtt.addSample(sample, now);
+      ev.rtt = sample;
+    }
     ev.rate = bw_.onAck(c.channel, bytes, now, rtt_.minRtt());
     le.bw.onAck(c.lane_snap, bytes, now, le.rtt.minRtt());
     sched_.setLaneRate(lane, le.bw.bandwidth());
@@ -105,6 +109,14 @@ AckResult ChannelFlow::onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration
   cc_->onAck(ev);
   syncPacer(now);
   return AckResult{outcome, bytes};
+}
+
+Status ChannelFlow::onPartialAck(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now) {
+  if (!sched_.onPartialDelivery(lane, id, delivered, now))
+    return Status(StatusCode::kInvalidArgument, "flow: partial ack of chunk " + std::to_string(id) +
+                                                    " on lane " + std::to_string(lane) +
+                                                    ", but it is not in flight there");
+  return Status::ok();
 }
 
 Status ChannelFlow::onLoss(LaneId lane, ChunkId id, FlowTime now) {

@@ -11,6 +11,7 @@
 //   on a lane being writable: id = flow.next(lane); d = flow.maySend(lane, id, now);
 //     d.allowed → write it, flow.onSend(lane, id, now); else retry after d.wait
 //   on completion: flow.onAck(lane, id, now [, rtt]); on loss: flow.onLoss(lane, id, now)
+//   on part of a chunk known delivered: flow.onPartialAck(lane, id, bytes, now)
 //   on a timer (every few ms): for each r in flow.onTick(now) re-send r.chunk on r.to
 #pragma once
 
@@ -38,6 +39,10 @@ struct FlowConfig {
   // recommendSizing); 0 = no per-lane limit.
   uint64_t lane_window = 0;
   FlowDuration min_rtt_window = std::chrono::seconds(10);
+  // An ack passed without an RTT is measured from the chunk's onSend. False
+  // when the datapath measures RTT itself and onSend is only when a chunk
+  // was handed to a socket that may hold it (TCP): then no RTT means none.
+  bool rtt_from_send_time = true;
 };
 
 struct SendDecision {
@@ -70,8 +75,15 @@ class ChannelFlow {
   // `id` went out on `lane`. kInvalidArgument if it is not queued there.
   Status onSend(LaneId lane, ChunkId id, FlowTime now);
   // `id` was acked/completed on `lane`. `rtt` zero: measured as now − send
-  // time (only for the copy last sent; a written-off copy gives no sample).
+  // time (only for the copy last sent; a written-off copy gives no sample),
+  // unless config.rtt_from_send_time is false: then no sample.
   AckResult onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration rtt = FlowDuration::zero());
+  // `delivered` bytes of `id` (in flight on `lane`) have reached the peer
+  // though the chunk is not acked yet: the in-flight count, and so the cap,
+  // sees only the rest. A total, not an increment (see
+  // LaneScheduler::onPartialDelivery). kInvalidArgument if `id` is not in
+  // flight there. No RTT or rate sample: those come with the whole chunk.
+  Status onPartialAck(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now);
   // The datapath knows `id` was lost on `lane`: it is queued again in front.
   Status onLoss(LaneId lane, ChunkId id, FlowTime now);
   // Nothing left to send: rate samples until the current flight is

@@ -113,6 +113,30 @@ bool LaneScheduler::onSent(LaneId lane, ChunkId id, FlowTime now) {
   return true;
 }
 
+void LaneScheduler::dropInflight(LaneLoad& l, Chunk& c) {
+  uint64_t counted = c.bytes - c.credited;
+  l.inflight_bytes -= counted;
+  l.inflight_chunks--;
+  inflight_bytes_ -= counted;
+  c.credited = 0;  // a copy sent again counts in full until it, too, is partly acked
+}
+
+bool LaneScheduler::onPartialDelivery(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now) {
+  auto it = chunks_.find(id);
+  if (lane >= lanes_.size() || it == chunks_.end() || it->second.lane != lane || !it->second.sent)
+    return false;
+  Chunk& c = it->second;
+  uint64_t credit = std::min(delivered, c.bytes);
+  if (credit == c.credited) return true;
+  LaneLoad& l = lanes_[lane].load;
+  // Going down is allowed: a receiver may renege on SACKed data.
+  l.inflight_bytes = l.inflight_bytes + c.credited - credit;
+  inflight_bytes_ = inflight_bytes_ + c.credited - credit;
+  if (credit > c.credited) progress(lane, now);
+  c.credited = credit;
+  return true;
+}
+
 void LaneScheduler::progress(LaneId lane, FlowTime now) {
   LaneLoad& l = lanes_[lane].load;
   l.last_progress = now;
@@ -141,10 +165,7 @@ AckOutcome LaneScheduler::onAck(LaneId lane, ChunkId id, FlowTime now) {
   if (it == chunks_.end()) return AckOutcome::kUnknown;
   Chunk& c = it->second;
   if (c.lane == lane && c.sent) {
-    LaneLoad& l = lanes_[lane].load;
-    l.inflight_bytes -= c.bytes;
-    l.inflight_chunks--;
-    inflight_bytes_ -= c.bytes;
+    dropInflight(lanes_[lane].load, c);
     progress(lane, now);
     complete(id, c, lane, c.stale_copies);
     return AckOutcome::kCompleted;
@@ -156,10 +177,7 @@ AckOutcome LaneScheduler::onAck(LaneId lane, ChunkId id, FlowTime now) {
     auto p = std::find(parked_.begin(), parked_.end(), id);
     if (p != parked_.end()) parked_.erase(p);
   } else if (c.sent) {
-    LaneLoad& cur = lanes_[c.lane].load;
-    cur.inflight_bytes -= c.bytes;
-    cur.inflight_chunks--;
-    inflight_bytes_ -= c.bytes;
+    dropInflight(lanes_[c.lane].load, c);
     ghosts |= bit(c.lane);
   } else {
     lanes_[c.lane].load.queued_bytes -= c.bytes;
@@ -174,10 +192,7 @@ bool LaneScheduler::onLost(LaneId lane, ChunkId id) {
   if (lane >= lanes_.size() || it == chunks_.end() || it->second.lane != lane || !it->second.sent)
     return false;
   Chunk& c = it->second;
-  LaneLoad& l = lanes_[lane].load;
-  l.inflight_bytes -= c.bytes;
-  l.inflight_chunks--;
-  inflight_bytes_ -= c.bytes;
+  dropInflight(lanes_[lane].load, c);
   retransmits_++;
   enqueue(id, c, lane, true);  // re-sent first: the receiver is waiting for it
   return true;
@@ -204,9 +219,7 @@ std::vector<Reassignment> LaneScheduler::evacuate(LaneId lane) {
     Chunk& c = chunks_[id];
     Reassignment r{id, c.bytes, lane, kNoLane, c.sent};
     if (c.sent) {
-      from.load.inflight_bytes -= c.bytes;
-      from.load.inflight_chunks--;
-      inflight_bytes_ -= c.bytes;
+      dropInflight(from.load, c);
       c.stale_copies |= bit(lane);
       retransmits_++;
     } else {

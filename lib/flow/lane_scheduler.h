@@ -52,8 +52,10 @@ enum class AckOutcome : uint8_t {
 struct LaneLoad {
   bool up = true;
   bool stalled = false;
-  uint64_t queued_bytes = 0;    // assigned, not yet sent
-  uint64_t inflight_bytes = 0;  // sent, not yet acked (written-off copies excluded)
+  uint64_t queued_bytes = 0;  // assigned, not yet sent
+  // Sent, not yet acked, less bytes known delivered (onPartialDelivery);
+  // written-off copies excluded.
+  uint64_t inflight_bytes = 0;
   uint32_t inflight_chunks = 0;
   BytesPerSecond rate = 0;  // delivery-rate estimate (0: none yet)
   FlowDuration srtt{0};
@@ -79,6 +81,13 @@ class LaneScheduler {
   // The datapath knows `id` was lost on `lane`: it goes to the front of
   // that lane's queue to be sent again. False if not in flight there.
   bool onLost(LaneId lane, ChunkId id);
+  // `delivered` bytes of `id`, in flight on `lane`, are known to have reached
+  // the peer before the chunk is acked as a whole (a TCP lane's cumulative
+  // ack inside it, or SACKed data beyond a hole): only the rest counts as in
+  // flight. A total, not an increment, and it may go down (a receiver may
+  // renege on SACKed data). A lost or written-off copy counts in full again
+  // when re-sent. False if `id` is not in flight on `lane`.
+  bool onPartialDelivery(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now);
 
   void setLaneRate(LaneId lane, BytesPerSecond rate);
   void setLaneRtt(LaneId lane, FlowDuration srtt);
@@ -114,6 +123,7 @@ class LaneScheduler {
     Priority prio = Priority::kBulk;
     LaneId lane = kNoLane;
     bool sent = false;
+    uint64_t credited = 0;      // bytes of the sent copy known delivered before its ack
     uint64_t stale_copies = 0;  // bitmask of lanes holding written-off copies
   };
   struct Lane {
@@ -132,6 +142,8 @@ class LaneScheduler {
   std::vector<Reassignment> evacuate(LaneId lane);
   void progress(LaneId lane, FlowTime now);
   void complete(ChunkId id, const Chunk& c, LaneId by, uint64_t ghosts);
+  // The sent copy of `c` on lane `l` leaves flight (acked, lost or written off).
+  void dropInflight(LaneLoad& l, Chunk& c);
 
   SchedulerParams params_;
   std::vector<Lane> lanes_;

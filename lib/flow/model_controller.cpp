@@ -68,7 +68,10 @@ void ModelController::onAck(const AckEvent& ev) {
   srtt_ = ev.srtt;
   btlbw_ = ev.bandwidth;
   round_delivered_ += ev.bytes;
-  if (ev.rate.valid) round_max_rate_ = std::max(round_max_rate_, ev.rate.rate);
+  // App-limited samples measure the application, not the path: they may
+  // not bound the model (see onRoundEnd).
+  if (ev.rate.valid && !ev.rate.app_limited)
+    round_max_rate_ = std::max(round_max_rate_, ev.rate.rate);
   if (ev.rate.app_limited) round_app_limited_ = true;
   // bw_lo_ is dropped once the windowed max has forgotten the stale peak.
   if (bw_lo_ > 0 && btlbw_ <= bw_lo_) bw_lo_ = 0;
@@ -97,7 +100,11 @@ void ModelController::onRoundEnd(const AckEvent& ev) {
   // only the round's two ends carry timing error, over a whole round trip.
   FlowDuration round_len = ev.now - round_start_time_;
   BytesPerSecond round_rate = 0;
-  if (round_started_ && min_rtt_valid_ && round_len >= min_rtt_ / 2)
+  // A round in which the sender ran dry (an idle gap between bursts: an
+  // allreduce's pieces) delivered what the application gave, over however
+  // long it paused: bounding the model by that rate paced the next burst
+  // at a few Mbit/s.
+  if (round_started_ && min_rtt_valid_ && round_len >= min_rtt_ / 2 && !round_app_limited_)
     round_rate = static_cast<double>(round_delivered_) / toSeconds(round_len);
   round_started_ = true;
   round_start_time_ = ev.now;
@@ -126,7 +133,12 @@ void ModelController::onRoundEnd(const AckEvent& ev) {
   if (bw_lo_ > 0 && btlbw_ <= bw_lo_) bw_lo_ = 0;
 
   // Queueing-delay back-off.
-  elevated_rounds_ = elevated ? elevated_rounds_ + 1 : 0;
+  // A queue we built shows in rounds where we sent all we could; an
+  // app-limited round neither adds to the count nor clears it.
+  if (!elevated)
+    elevated_rounds_ = 0;
+  else if (!round_app_limited_)
+    elevated_rounds_++;
   queue_elevated_ = elevated;
   if (backoff_holdoff_ > 0) backoff_holdoff_--;
   if (!backoff_) {
@@ -301,6 +313,9 @@ uint64_t ModelController::inflightCap() const {
     cap = params_.initial_window;
   else
     cap = bdp(cwnd_gain_) + 2 * params_.chunk_bytes;  // allowance for ack clumps
+  // As its pacing, start-up's cap never falls below the initial window: a
+  // first sample from a small message (a few KB/s) made it 4 chunks.
+  if (mode_ == Mode::kStartup) cap = std::max<uint64_t>(cap, params_.initial_window);
   cap = std::min(cap, loss_cap_);
   if (params_.window > 0) cap = std::min<uint64_t>(cap, params_.window);
   return std::max(cap, minWindow());

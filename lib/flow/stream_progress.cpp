@@ -5,7 +5,7 @@
 namespace farlink::flow {
 
 void StreamProgress::onQueued(ChunkId id, uint64_t begin, uint64_t end, FlowTime now) {
-  chunks_.push_back(Chunk{id, begin, end, now});
+  chunks_.push_back(Chunk{id, begin, end, now, 0});
 }
 
 void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime before, FlowTime after,
@@ -20,20 +20,31 @@ void StreamProgress::observe(uint64_t sent, uint64_t acked, FlowTime before, Flo
       if (c.end <= sent_) continue;
       uint64_t byte = std::max(sent_, c.begin);
       if (sent > byte)
-        marks_.push_back(Mark{byte, byte == sent_ ? std::max(last_obs_, c.queued) : c.queued});
+        marks_.push_back(
+            Mark{byte, byte == sent_ ? std::max(last_obs_, c.queued) : c.queued, after});
       break;
     }
     sent_ = sent;
   }
   last_obs_ = std::max(last_obs_, before);
-  observeAcked(acked, after, out);
+  takeAcks(acked, before, after, out);
 }
 
 void StreamProgress::observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out) {
+  takeAcks(acked, now, now, out);
+}
+
+void StreamProgress::takeAcks(uint64_t acked, FlowTime before, FlowTime after,
+                              std::vector<Acked>& out) {
+  // Bytes acked in this read were not acked when the previous one began.
+  FlowDuration ack_gap = after - last_ack_obs_;
+  last_ack_obs_ = std::max(last_ack_obs_, before);
   while (!marks_.empty() && acked > marks_.front().byte) {
-    FlowDuration sample = now - marks_.front().unsent_at;
+    const Mark m = marks_.front();
     marks_.pop_front();
+    FlowDuration sample = after - m.unsent_at;
     if (sample <= FlowDuration::zero()) continue;
+    if (m.left_by - m.unsent_at > max_gap_ || ack_gap > max_gap_) continue;
     latest_ = sample;
     best_ = best_ == FlowDuration::zero() ? sample : std::min(best_, sample);
   }
@@ -44,6 +55,21 @@ void StreamProgress::observeAcked(uint64_t acked, FlowTime now, std::vector<Acke
     completed = true;
   }
   if (completed) best_ = FlowDuration::zero();
+}
+
+void StreamProgress::credits(uint64_t acked, uint64_t beyond, std::vector<Credit>& out) {
+  uint64_t left = std::max(sent_, acked);  // SACKed bytes have left, so they lie below this
+  for (Chunk& c : chunks_) {
+    uint64_t below = acked > c.begin ? std::min(acked, c.end) - c.begin : 0;
+    uint64_t from = std::max(c.begin, acked);
+    uint64_t upto = std::min(c.end, left);
+    uint64_t extra = std::min(beyond, upto > from ? upto - from : 0);
+    beyond -= extra;
+    uint64_t credit = below + extra;
+    if (credit == c.credited) continue;
+    c.credited = credit;
+    out.push_back(Credit{c.id, credit});
+  }
 }
 
 }  // namespace farlink::flow

@@ -13,6 +13,11 @@
 // most two poll intervals plus however late the polls ran; a chunk carries
 // the smallest sample seen since the previous chunk completed, so a busy
 // host that polls late inflates it little as long as some polls are on time.
+// A sample is only as good as the polls around it: when the one that saw
+// its byte leave, or the one that saw it acked, came more than `max_gap`
+// after the previous poll (nobody drove the channel: an application busy
+// elsewhere, with no library thread), it is dropped. Such a sample of 7 s
+// once became a channel's min RTT and froze its rate near zero.
 // Pure logic, time passed in; not thread-safe.
 #pragma once
 
@@ -26,9 +31,15 @@ namespace farlink::flow {
 
 class StreamProgress {
  public:
+  explicit StreamProgress(FlowDuration max_gap = FlowDuration::max()) : max_gap_(max_gap) {}
+
   struct Acked {
     ChunkId id = 0;
     FlowDuration rtt{0};  // zero: no sample yet on this lane
+  };
+  struct Credit {
+    ChunkId id = 0;
+    uint64_t delivered = 0;  // bytes of the chunk known to have reached the peer
   };
 
   // Chunk `id` occupies stream bytes [begin, end) and was handed to the
@@ -48,6 +59,14 @@ class StreamProgress {
   // handing the socket bytes): completes chunks, takes no send marks.
   void observeAcked(uint64_t acked, FlowTime now, std::vector<Acked>& out);
 
+  // How much of each outstanding chunk has reached the peer: the bytes below
+  // `acked` (the cumulative ack), plus `beyond` bytes the peer holds past it
+  // (SACKed beyond a hole), laid oldest first on bytes known to have left.
+  // Where past the hole they lie is not known, but the total is what an
+  // in-flight count needs. Appends the chunks whose figure changed since the
+  // previous call. Call after observe/observeAcked with the same `acked`.
+  void credits(uint64_t acked, uint64_t beyond, std::vector<Credit>& out);
+
   bool empty() const { return chunks_.empty(); }
   size_t outstanding() const { return chunks_.size(); }
 
@@ -57,17 +76,23 @@ class StreamProgress {
     uint64_t begin;
     uint64_t end;
     FlowTime queued;
+    uint64_t credited = 0;  // last figure credits() gave
   };
   struct Mark {
     uint64_t byte;       // first byte of a newly sent range
     FlowTime unsent_at;  // when it was last known not to have left
+    FlowTime left_by;    // when it was first seen gone
   };
+
+  void takeAcks(uint64_t acked, FlowTime before, FlowTime after, std::vector<Acked>& out);
   std::deque<Chunk> chunks_;  // a few per lane
   std::deque<Mark> marks_;    // at most one per poll in flight
   uint64_t sent_ = 0;
+  FlowDuration max_gap_;
   FlowTime last_obs_{};
-  FlowDuration best_{0};    // smallest sample since the last completion
-  FlowDuration latest_{0};  // last sample taken
+  FlowTime last_ack_obs_{};  // the last read of the ack counter began here
+  FlowDuration best_{0};     // smallest sample since the last completion
+  FlowDuration latest_{0};   // last sample taken
 };
 
 }  // namespace farlink::flow

@@ -61,6 +61,8 @@ struct Driver {
   // that has not expired), not the round's own rate.
   bool max_bandwidth = false;
   BytesPerSecond best = 0;
+  // Rate samples taken while the sender had run dry.
+  bool app_limited = false;
 
   void round_with(BytesPerSecond bw, FlowDuration rtt, uint64_t lost = 0, int acks = 10) {
     round++;
@@ -74,7 +76,8 @@ struct Driver {
       ev.min_rtt = rtt;
       ev.rate.valid = true;
       ev.rate.rate = bw;
-      best = std::max(best, bw);
+      ev.rate.app_limited = app_limited;
+      if (!app_limited || bw > best) best = std::max(best, bw);
       ev.bandwidth = max_bandwidth ? best : bw;
       ev.round = round;
       ev.round_start = i == 0;
@@ -86,13 +89,15 @@ struct Driver {
   }
 };
 
-TEST(ModelController, StartupNeverPacesBelowTheInitialWindowRate) {
+TEST(ModelController, StartupNeverPacesOrCapsBelowTheInitialWindow) {
   // A first sample from a tiny control message (a few KB/s) must not pace a
   // 30 ms link so slowly that no bigger sample can ever arrive.
   Driver d;
   d.round_with(4000, milliseconds(30));
   EXPECT_EQ(d.cc.mode(), ModelController::Mode::kStartup);
   EXPECT_NEAR(d.cc.pacingRate(), ModelController::kHighGain * 1024 * 1024 / 0.03, 1);
+  // Nor caps bytes in flight below it.
+  EXPECT_EQ(d.cc.inflightCap(), d.params.initial_window);
 }
 
 TEST(ModelController, StartupExitsAfterThreeFlatRoundsThenDrainsToProbeBw) {
@@ -281,6 +286,36 @@ TEST(ModelController, QueueThatDoesNotDrainIsRebased) {
   for (int i = 0; i < 4; ++i) d.round_with(bw, milliseconds(45));
   EXPECT_FALSE(d.cc.backingOff());
   EXPECT_EQ(d.cc.minRtt(), milliseconds(45));
+}
+
+TEST(ModelController, RoundsSpanningIdleGapsDoNotBoundTheModel) {
+  // Bursts with idle gaps (an allreduce's pieces): each round spans a gap
+  // of a second, so it delivers 3% of the path's rate on average, and its
+  // samples are app-limited. Its RTTs run high (another flow's queue, or
+  // samples stretched by a host that polled late). None of that is ours to
+  // drain: bounding the model by those rounds once paced the next burst
+  // at 3.4 Mbit/s on a 1 Gbit/s path.
+  Driver d;
+  d.bytes_from_rate = true;
+  d.max_bandwidth = true;
+  BytesPerSecond bw = 1e8;
+  for (int i = 0; i < 10; ++i) d.round_with(bw, milliseconds(30));
+  ASSERT_EQ(d.cc.mode(), ModelController::Mode::kProbeBw);
+  d.app_limited = true;
+  for (int i = 0; i < 4; ++i) {
+    d.now += seconds(1);
+    d.round_with(bw, milliseconds(40));
+  }
+  EXPECT_FALSE(d.cc.backingOff());
+  EXPECT_GE(d.cc.pacingRate(), 0.75 * bw);
+  EXPECT_NEAR(d.cc.bandwidth(), bw, 0.01 * bw);
+  // The same high RTT while sending flat out is our queue: back off, bounded
+  // by what those rounds delivered.
+  d.app_limited = false;
+  d.inflight = 3000000;
+  for (int i = 0; i < 3; ++i) d.round_with(0.9 * bw, milliseconds(40));
+  EXPECT_TRUE(d.cc.backingOff());
+  EXPECT_NEAR(d.cc.bandwidth(), 0.9 * bw, 0.01 * bw);
 }
 
 }  // namespace

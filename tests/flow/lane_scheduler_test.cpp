@@ -208,5 +208,60 @@ TEST(LaneScheduler, LostChunkIsResentFirstOnSameLane) {
   EXPECT_EQ(s.inflightBytes(), 0u);
 }
 
+TEST(LaneScheduler, PartlyDeliveredChunksHoldOnlyTheirRest) {
+  LaneScheduler s = make(2);
+  for (ChunkId id = 0; id < 2; ++id) ASSERT_TRUE(s.assign(id, 1000, Priority::kBulk, at(0)).isOk());
+  LaneId l0 = *s.chunkLane(0), l1 = *s.chunkLane(1);
+  ASSERT_NE(l0, l1);
+  ASSERT_TRUE(s.onSent(l0, 0, at(0)));
+  ASSERT_TRUE(s.onSent(l1, 1, at(0)));
+  EXPECT_EQ(s.inflightBytes(), 2000u);
+  // Only a chunk in flight on that lane can be credited.
+  EXPECT_FALSE(s.onPartialDelivery(l1, 0, 500, at(1)));
+  EXPECT_FALSE(s.onPartialDelivery(l0, 7, 500, at(1)));
+  EXPECT_TRUE(s.onPartialDelivery(l0, 0, 600, at(1)));
+  EXPECT_EQ(s.inflightBytes(), 1400u);
+  EXPECT_EQ(s.lane(l0).inflight_bytes, 400u);
+  // A total, not an increment; never more than the chunk; may go back down.
+  EXPECT_TRUE(s.onPartialDelivery(l0, 0, 5000, at(2)));
+  EXPECT_EQ(s.lane(l0).inflight_bytes, 0u);
+  EXPECT_TRUE(s.onPartialDelivery(l0, 0, 300, at(3)));
+  EXPECT_EQ(s.lane(l0).inflight_bytes, 700u);
+  EXPECT_EQ(s.lane(l0).inflight_chunks, 1u);
+  // The ack takes out only what was still counted.
+  EXPECT_EQ(s.onAck(l0, 0, at(4)), AckOutcome::kCompleted);
+  EXPECT_EQ(s.lane(l0).inflight_bytes, 0u);
+  EXPECT_EQ(s.inflightBytes(), 1000u);
+  // A lost copy leaves what it still held; the re-sent copy counts in full.
+  EXPECT_TRUE(s.onPartialDelivery(l1, 1, 900, at(5)));
+  EXPECT_EQ(s.inflightBytes(), 100u);
+  EXPECT_TRUE(s.onLost(l1, 1));
+  EXPECT_EQ(s.inflightBytes(), 0u);
+  ASSERT_EQ(s.next(l1), std::optional<ChunkId>(1));
+  ASSERT_TRUE(s.onSent(l1, 1, at(6)));
+  EXPECT_EQ(s.inflightBytes(), 1000u);
+}
+
+TEST(LaneScheduler, PartlyDeliveredCopyWrittenOffByAStall) {
+  SchedulerParams p;
+  p.stall_floor = milliseconds(100);
+  auto made = LaneScheduler::create(2, p);
+  ASSERT_TRUE(made.isOk());
+  LaneScheduler s = std::move(*made);
+  ASSERT_TRUE(s.assign(0, 1000, Priority::kBulk, at(0)).isOk());
+  LaneId from = *s.chunkLane(0);
+  ASSERT_TRUE(s.onSent(from, 0, at(0)));
+  ASSERT_TRUE(s.onPartialDelivery(from, 0, 250, at(10)));
+  auto moved = s.checkStalls(at(500));
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(s.inflightBytes(), 0u);
+  ASSERT_TRUE(s.onSent(moved[0].to, 0, at(501)));
+  EXPECT_EQ(s.inflightBytes(), 1000u);
+  // The old copy's late ack completes the chunk and clears the new copy.
+  EXPECT_EQ(s.onAck(from, 0, at(502)), AckOutcome::kCompleted);
+  EXPECT_EQ(s.inflightBytes(), 0u);
+  EXPECT_EQ(s.lane(moved[0].to).inflight_bytes, 0u);
+}
+
 }  // namespace
 }  // namespace farlink::flow

@@ -75,14 +75,43 @@ FlowSender::FlowSender(Simulator& sim, std::unique_ptr<ChannelFlow> flow, uint64
       chunk_(chunk_bytes),
       noise_rng_(sim.link().params().seed + 1) {}
 
+void FlowSender::setBursts(uint64_t bytes, std::vector<FlowDuration> gaps) {
+  burst_bytes_ = bytes;
+  burst_gaps_ = gaps.empty() ? std::vector<FlowDuration>{FlowDuration::zero()} : std::move(gaps);
+}
+
+void FlowSender::startBurst() {
+  burst_unqueued_ = burst_bytes_;
+  burst_start_.push_back(sim_.now());
+  burst_arrived_.push_back(0);
+  driven_ = true;
+  std::vector<std::function<void()>> held;
+  held.swap(held_);
+  for (auto& fn : held) fn();
+  pump();
+}
+
+void FlowSender::whenDriven(std::function<void()> fn) {
+  if (driven_)
+    fn();
+  else
+    held_.push_back(std::move(fn));
+}
+
 void FlowSender::start() {
-  sim_.schedule(sim_.now(), [this] { pump(); });
+  if (burst_bytes_ > 0) {
+    sim_.schedule(sim_.now(), [this] { startBurst(); });
+  } else {
+    sim_.schedule(sim_.now(), [this] { pump(); });
+  }
   sim_.schedule(sim_.now(), [this] { tick(); });
 }
 
 void FlowSender::tick() {
-  flow_->onTick(sim_.now());  // stalled-lane moves are already queued on other lanes
-  pump();
+  if (driven_) {
+    flow_->onTick(sim_.now());  // stalled-lane moves are already queued on other lanes
+    pump();
+  }
   sim_.schedule(sim_.now() + std::chrono::milliseconds(5), [this] { tick(); });
 }
 
@@ -96,11 +125,25 @@ void FlowSender::pump() {
       id = flow_->next(l);
       if (id) lane = l;
     }
+    if (!id && burst_bytes_ > 0 && burst_unqueued_ == 0) {
+      flow_->onAppLimited();  // the datapath's poll finds nothing queued
+      if (driven_) {          // the burst is all handed over: off to other work
+        driven_ = false;
+        FlowDuration gap = burst_gaps_[next_gap_++ % burst_gaps_.size()];
+        sim_.schedule(now + gap, [this] { startBurst(); });
+      }
+      return;
+    }
     if (!id) {
-      auto r = flow_->assign(next_id_, chunk_, Priority::kBulk, now);
+      uint64_t bytes = burst_bytes_ > 0 ? std::min(chunk_, burst_unqueued_) : chunk_;
+      auto r = flow_->assign(next_id_, bytes, Priority::kBulk, now);
       if (!r) return;  // no lane up
       id = next_id_++;
       lane = *r;
+      if (burst_bytes_ > 0) {
+        burst_unqueued_ -= bytes;
+        chunk_burst_[*id] = burst_start_.size() - 1;
+      }
     }
     SendDecision d = flow_->maySend(lane, *id, now);
     if (!d.allowed) {
@@ -124,9 +167,15 @@ void FlowSender::transmit(LaneId lane, ChunkId id) {
   Link::Outcome o = sim_.link().send(bytes, now);
   if (!o.queue_drop) sim_.recordQueue(now, o.queued);
   if (o.delivered) {
-    sim_.schedule(o.arrival, [this, bytes] {
+    sim_.schedule(o.arrival, [this, bytes, id] {
       meter_.add(sim_.now(), bytes);
       delivered_ += bytes;
+      if (auto b = chunk_burst_.find(id); b != chunk_burst_.end()) {
+        uint64_t& arrived = burst_arrived_[b->second];
+        arrived += bytes;
+        if (arrived == burst_bytes_) burst_times_.push_back(sim_.now() - burst_start_[b->second]);
+        chunk_burst_.erase(b);
+      }
     });
     FlowTime seen = o.arrival + sim_.link().oneWay();
     FlowDuration noise = sim_.link().params().ack_noise;
@@ -136,20 +185,26 @@ void FlowSender::transmit(LaneId lane, ChunkId id) {
       seen = std::max(seen + FlowDuration(late), last_ack_seen_);
       last_ack_seen_ = seen;
     }
-    sim_.schedule(seen, [this, lane, id] {
-      flow_->onAck(lane, id, sim_.now());
-      trace_.push_back({sim_.now(), flow_->controller().pacingRate(),
-                        flow_->controller().inflightCap(),
-                        std::string(flow_->controller().stateName())});
-      pump();
+    sim_.schedule(seen, [this, lane, id, now] {
+      bool on_time = driven_;
+      whenDriven([this, lane, id, now, on_time] {
+        FlowDuration rtt = on_time ? sim_.now() - now : FlowDuration::zero();
+        flow_->onAck(lane, id, sim_.now(), rtt);
+        trace_.push_back({sim_.now(), flow_->controller().pacingRate(),
+                          flow_->controller().inflightCap(),
+                          std::string(flow_->controller().stateName())});
+        pump();
+      });
     });
   } else {
     lost_++;
     // Detected like a SACK hole: about one RTT after sending.
     FlowTime seen = now + o.queued + sim_.link().params().rtt + std::chrono::milliseconds(1);
     sim_.schedule(seen, [this, lane, id] {
-      (void)flow_->onLoss(lane, id, sim_.now());
-      pump();
+      whenDriven([this, lane, id] {
+        (void)flow_->onLoss(lane, id, sim_.now());
+        pump();
+      });
     });
   }
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <queue>
 #include <random>
+#include <unordered_map>
 #include <vector>
 
 #include "flow/channel_flow.h"
@@ -94,11 +95,22 @@ class Simulator {
   std::vector<QueueSample> queue_samples_;
 };
 
-// A farlink channel (ChannelFlow) with an endless backlog of bulk chunks.
-// Every lane crosses the same bottleneck.
+// A farlink channel (ChannelFlow) with an endless backlog of bulk chunks,
+// or bursts of them with idle gaps between. Every lane crosses the same
+// bottleneck.
 class FlowSender {
  public:
   FlowSender(Simulator& sim, std::unique_ptr<ChannelFlow> flow, uint64_t chunk_bytes);
+  // Before start(): send `bytes` at a time, as a pipelined allreduce sends
+  // its pieces. Once a burst's last chunk is handed to a lane the
+  // application stops driving the channel (it reduces, waits for its site):
+  // acks and ticks wait until the next burst starts, `gap` later (`gaps`
+  // are used in turn, round and round). Acks held so are reported without
+  // an RTT sample, as the TCP datapath drops samples whose polls were far
+  // apart; when nothing is queued the flow hears onAppLimited, as there.
+  void setBursts(uint64_t bytes, std::vector<FlowDuration> gaps);
+  // Per burst: from its start until its last byte reached the receiver.
+  const std::vector<FlowDuration>& burstTimes() const { return burst_times_; }
   void start();
   ChannelFlow& flow() { return *flow_; }
   const Meter& meter() const { return meter_; }
@@ -117,10 +129,23 @@ class FlowSender {
   void pump();
   void transmit(LaneId lane, ChunkId id);
   void tick();
+  void startBurst();
+  // Runs `fn` now if the application drives the channel, else when it next does.
+  void whenDriven(std::function<void()> fn);
 
   Simulator& sim_;
   std::unique_ptr<ChannelFlow> flow_;
   uint64_t chunk_;
+  uint64_t burst_bytes_ = 0;  // 0: endless backlog
+  std::vector<FlowDuration> burst_gaps_;
+  size_t next_gap_ = 0;
+  uint64_t burst_unqueued_ = 0;  // bytes of the current burst not yet handed to the flow
+  bool driven_ = true;
+  std::vector<std::function<void()>> held_;
+  std::vector<FlowTime> burst_start_;  // per burst
+  std::vector<uint64_t> burst_arrived_;
+  std::unordered_map<ChunkId, size_t> chunk_burst_;
+  std::vector<FlowDuration> burst_times_;
   ChunkId next_id_ = 0;
   bool wake_pending_ = false;
   Meter meter_;

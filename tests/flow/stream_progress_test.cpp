@@ -166,5 +166,82 @@ TEST(StreamProgress, SamplesBoundTheTrueRttFromAbove) {
   }
 }
 
+TEST(StreamProgress, CreditsCountBytesBelowTheAckAndSackedBeyondIt) {
+  StreamProgress p;
+  std::vector<StreamProgress::Acked> out;
+  std::vector<StreamProgress::Credit> cr;
+  for (ChunkId id = 1; id <= 3; ++id)
+    p.onQueued(id, (id - 1) * kChunk, id * kChunk, at(milliseconds(0)));
+  // Two and a half chunks have left; a segment early in chunk 1 was lost,
+  // so the cumulative ack stops there while the peer SACKs what followed.
+  uint64_t sent = 2 * kChunk + kChunk / 2, hole = 10 * kSeg;
+  p.observe(sent, hole, at(milliseconds(1)), out);
+  p.credits(hole, sent - hole - kSeg, cr);
+  EXPECT_TRUE(out.empty());
+  ASSERT_EQ(cr.size(), 3u);
+  uint64_t total = 0;
+  for (const auto& c : cr) total += c.delivered;
+  EXPECT_EQ(total, sent - kSeg);  // all that left but the lost segment
+  // SACKed bytes are laid only on bytes that left: chunk 3 is half sent.
+  EXPECT_EQ(cr[0].id, 1u);
+  EXPECT_EQ(cr[0].delivered, kChunk);
+  EXPECT_EQ(cr[1].delivered, kChunk);
+  EXPECT_EQ(cr[2].delivered, kChunk / 2 - kSeg);
+  // Nothing changed: nothing to report.
+  cr.clear();
+  p.credits(hole, sent - hole - kSeg, cr);
+  EXPECT_TRUE(cr.empty());
+  // SACK can never claim more than left the host.
+  p.credits(hole, 100 * kChunk, cr);
+  total = 0;
+  for (const auto& c : cr) total += c.delivered;
+  ASSERT_EQ(cr.size(), 1u);
+  EXPECT_EQ(cr[0].delivered, kChunk / 2);
+  // The retransmission repairs the hole: chunks 1 and 2 complete, and the
+  // half of chunk 3 that is acked is its credit.
+  p.observe(sent, sent, at(milliseconds(62)), out);
+  ASSERT_EQ(out.size(), 2u);
+  cr.clear();
+  p.credits(sent, 0, cr);
+  EXPECT_TRUE(cr.empty());  // chunk 3 already had that figure
+  p.observe(3 * kChunk, sent + kSeg, at(milliseconds(63)), out);
+  p.credits(sent + kSeg, 0, cr);
+  ASSERT_EQ(cr.size(), 1u);
+  EXPECT_EQ(cr[0].id, 3u);
+  EXPECT_EQ(cr[0].delivered, kChunk / 2 + kSeg);
+}
+
+TEST(StreamProgress, SamplesAcrossPollGapsAreDropped) {
+  // Polls every ms while the channel is driven; then the application is
+  // busy elsewhere for 2 s with a chunk in flight, and nobody polls. The
+  // sample that poll gap gives (2 s) bounds the RTT, uselessly: dropped.
+  StreamProgress p(milliseconds(8));
+  std::vector<StreamProgress::Acked> out;
+  p.onQueued(1, 0, kChunk, at(milliseconds(0)));
+  p.observe(kChunk, 0, at(milliseconds(1)), out);
+  p.observe(kChunk, 0, at(milliseconds(2)), out);
+  p.observe(kChunk, kChunk, at(milliseconds(2002)), out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].rtt, FlowDuration::zero());  // no sample on this lane yet
+  // The same when the gap was on the sending side: bytes seen unsent at
+  // 2003 ms, seen gone only at 3500 ms.
+  auto ms = [](int t) { return at(milliseconds(t)); };
+  p.onQueued(2, kChunk, 2 * kChunk, ms(2003));
+  p.observe(kChunk, kChunk, ms(2003), out);
+  p.observe(2 * kChunk, kChunk, ms(3500), out);
+  for (int t = 3501; t < 3540; ++t) p.observe(2 * kChunk, kChunk, ms(t), out);
+  p.observe(2 * kChunk, 2 * kChunk, ms(3540), out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[1].rtt, FlowDuration::zero());
+  // Polls on time again: samples again.
+  p.onQueued(3, 2 * kChunk, 3 * kChunk, ms(3541));
+  p.observe(2 * kChunk, 2 * kChunk, ms(3541), out);
+  p.observe(3 * kChunk, 2 * kChunk, ms(3542), out);
+  for (int t = 3543; t < 3572; ++t) p.observe(3 * kChunk, 2 * kChunk, ms(t), out);
+  p.observe(3 * kChunk, 3 * kChunk, ms(3572), out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].rtt, milliseconds(31));
+}
+
 }  // namespace
 }  // namespace farlink::flow
