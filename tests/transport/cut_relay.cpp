@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,7 +22,13 @@ void resetClose(int fd) {
   ::close(fd);
 }
 
-void nonBlocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+// Non-blocking, and no Nagle: a relay that holds small writes back for
+// delayed ACKs would add 40 ms stalls no real path has.
+void prepare(int fd) {
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  int one = 1;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
 
 }  // namespace
 
@@ -95,8 +102,8 @@ void CutRelay::acceptOne() {
       ::close(b);
       continue;
     }
-    nonBlocking(a);
-    nonBlocking(b);
+    prepare(a);
+    prepare(b);
     conns_.push_back({a, b, {}, {}, false, false});
     ++accepted_;
   }
