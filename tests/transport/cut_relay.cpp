@@ -32,15 +32,22 @@ void prepare(int fd) {
 
 }  // namespace
 
-CutRelay::CutRelay(uint16_t target_port) : target_(target_port) {
+CutRelay::CutRelay(uint16_t target_port, const std::string& bind_ip, uint16_t listen_port)
+    : target_(target_port) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(listen_port);
+  int one = 1;
+  if (fd_ >= 0) ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (::inet_pton(AF_INET, bind_ip.c_str(), &a.sin_addr) != 1) {
+    error_ = "relay: '" + bind_ip + "' is not an IPv4 address";
+    return;
+  }
   socklen_t len = sizeof a;
   if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
       ::listen(fd_, 256) != 0 || ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    error_ = std::string("relay cannot listen on 127.0.0.1: ") + std::strerror(errno);
+    error_ = "relay cannot listen on " + bind_ip + ": " + std::strerror(errno);
     return;
   }
   port_ = ntohs(a.sin_port);

@@ -23,7 +23,10 @@ class CutRelay {
   using Clock = std::chrono::steady_clock;
 
   // Starts the relay thread; error() says why if it could not listen.
-  explicit CutRelay(uint16_t target_port);
+  // Listens on `bind_ip`:`listen_port` (0: any free port) and forwards to
+  // 127.0.0.1:`target_port`.
+  explicit CutRelay(uint16_t target_port, const std::string& bind_ip = "127.0.0.1",
+                    uint16_t listen_port = 0);
   ~CutRelay();  // stops the thread, closes everything
   CutRelay(const CutRelay&) = delete;
   CutRelay& operator=(const CutRelay&) = delete;

@@ -148,6 +148,24 @@ INSTANTIATE_TEST_SUITE_P(Lanes, ResumeCuts, ::testing::Values(1, 4), [](const au
   return "lanes" + std::to_string(param_info.param);
 });
 
+// The reconnected lanes prove the key and run TLS as first connections do.
+TEST(Resume, TlsLanesWithAKeyResume) {
+  ChannelOptions o = resumeOptions(3);
+  o.psk = "resume-test-key";
+  o.tls = TlsMode::kRequired;
+  RelayedPair p = relayedPair(o);
+  ASSERT_TRUE(p.client && p.server);
+  ASSERT_TRUE(p.client->stats().encrypted);
+  constexpr size_t kMsg = 1 << 20, kCount = 32;
+  p.relay->cutAfter(kCount * kMsg / 2);
+  runConcurrently({[&] { sendStream(*p.client, kCount, kMsg, 4); },
+                   [&] { recvStream(*p.server, kCount, kMsg, 4); }});
+  EXPECT_EQ(p.relay->cuts(), 1);
+  EXPECT_EQ(p.client->stats().resumes, 1u);
+  EXPECT_TRUE(p.client->stats().encrypted);
+  EXPECT_EQ(p.server->stats().messages_received, kCount);
+}
+
 TEST(Resume, IdleChannelResumesAfterACut) {
   RelayedPair p = relayedPair(resumeOptions(2));
   ASSERT_TRUE(p.client && p.server);
