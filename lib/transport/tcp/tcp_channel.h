@@ -82,6 +82,7 @@ struct Lane {
   uint64_t resend_next = 0, resend_end = 0;  // frames to send again, before new ones
   uint64_t rx_frames = 0;    // frames of this lane consumed here
   uint64_t rx_acked = 0;     // the count our last ACK or RESUME carried
+  size_t retained_in_batch = 0;   // new chunks kept in the sendmsg in flight
   bool resume_frame_due = false;  // a reconnected lane says RESUME first
   bool awaiting_resume = false;   // the peer's RESUME has not arrived yet
 

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "transport/tcp/socket_util.h"
 #include "transport/tcp/tcp_channel.h"
@@ -64,7 +65,10 @@ void TcpChannel::armSend(Lane& lane) {
   // retaining) counted as acknowledged at once so the lane's count stays true.
   auto keep = [&](const wire::FrameHeader& h, const uint8_t* payload, SendQueue* q,
                   const ChunkRef* c) {
-    if (resume_ && retain) return lane.unacked.push_back({h, payload, q, c ? *c : ChunkRef{}});
+    if (resume_ && retain) {
+      lane.retained_in_batch += c ? 1 : 0;
+      return lane.unacked.push_back({h, payload, q, c ? *c : ChunkRef{}});
+    }
     if (c) lane.batch.emplace_back(q, *c);  // done() once the kernel took it
     if (!resume_) return;
     if (lane.unacked.empty()) ++lane.tx_acked;
@@ -231,6 +235,7 @@ void TcpChannel::onSent(Lane& lane, int res) {
     return submitSend(lane);
   }
   lane.send_busy = false;
+  lane.stats.chunks_sent += std::exchange(lane.retained_in_batch, 0);
   for (auto& [q, c] : lane.batch) {
     lane.stats.chunks_sent++;
     q->done(c);

@@ -95,6 +95,7 @@ void TcpChannel::installLanes(LaneSession s) {
     l.remaining = 0;
     l.last_was_large = false;
     l.batch.clear();
+    l.retained_in_batch = 0;
     l.close_in_batch = false;
     l.resume_frame_due = true;
     l.awaiting_resume = true;
