@@ -182,6 +182,57 @@ TEST(Resume, IdleChannelResumesAfterACut) {
   EXPECT_EQ(p.server->stats().resumes, 1u);
 }
 
+// The reconnection itself is cut (mid-handshake or just after): the next
+// attempt still resumes.
+TEST(Resume, CutDuringTheReconnectionIsRetried) {
+  RelayedPair p = relayedPair(resumeOptions(4));
+  ASSERT_TRUE(p.client && p.server);
+  runConcurrently({[&] { expectSend(*p.client, 100000, 1, 1); },
+                   [&] { expectRecv(*p.server, 100000, 1, 100000, 1); }});
+  p.relay->cutNow();
+  p.relay->cutAfter(300);  // a few handshake messages into the first attempt
+  runConcurrently({[&] { expectSend(*p.client, 3 << 20, 2, 2); },
+                   [&] { expectRecv(*p.server, 3 << 20, 2, 3 << 20, 2); }});
+  EXPECT_EQ(p.relay->cuts(), 2);
+  // 1, or 2 when the first attempt got far enough to be installed.
+  EXPECT_GE(p.client->stats().resumes, 1u);
+  EXPECT_GE(p.server->stats().resumes, 1u);
+}
+
+// Lane 0 of an unfinished reconnection sits at the listener (an attempt
+// that broke half-way; here a raw HELLO naming the live session): the next
+// attempt's lane 0 replaces it. Were it refused as a duplicate instead, the
+// session would be put together from the stale lane and the new lane 1,
+// and take a second resume to recover.
+TEST(Resume, NewerReconnectionReplacesAnUnfinishedOne) {
+  ChannelOptions o = resumeOptions(2, 10000ms);
+  o.connect_timeout = 30000ms;
+  RelayedPair p = relayedPair(o);
+  ASSERT_TRUE(p.client && p.server);
+  std::string hex = p.client->stats().session_id;
+  ASSERT_EQ(hex.size(), 32u);
+  wire::Hello h;
+  h.capabilities = wire::kCapResume | wire::kCapResuming;
+  h.lane_count = 2;
+  h.max_chunk = 1 << 20;
+  for (size_t i = 0; i < 16; ++i)
+    h.session[i] = uint8_t(std::stoi(hex.substr(2 * i, 2), nullptr, 16));
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(p.listener->port());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  uint8_t hello[wire::kHelloSize];
+  wire::encodeHello(h, hello);
+  ASSERT_EQ(::send(fd, hello, sizeof hello, MSG_NOSIGNAL), ssize_t(sizeof hello));
+  p.relay->cutNow();
+  runConcurrently({[&] { expectSend(*p.client, 3 << 20, 2, 2, 20000ms); },
+                   [&] { expectRecv(*p.server, 3 << 20, 2, 3 << 20, 2, 20000ms); }});
+  EXPECT_EQ(p.client->stats().resumes, 1u);
+  ::close(fd);
+}
+
 TEST(Resume, LinkDownLongerThanGraceIsPeerClosedSayingSo) {
   RelayedPair p = relayedPair(resumeOptions(2, 1000ms));
   ASSERT_TRUE(p.client && p.server);

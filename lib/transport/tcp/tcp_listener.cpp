@@ -188,6 +188,17 @@ class TcpListener final : public ListenerImpl {
       it = sessions_.emplace(hello.session, std::move(s)).first;
     }
     PendingSession& s = it->second;
+    if ((hello.capabilities & wire::kCapResuming) != 0 && s.lanes[hello.lane_index].valid() &&
+        (s.first.capabilities & wire::kCapResuming) != 0) {
+      // An earlier reconnection of this session broke before all its lanes
+      // came; this lane starts a newer one, which replaces it.
+      reject(Status(StatusCode::kPeerClosed,
+                    "peer " + h.peer() + " reconnected session " + hexOf(hello.session.data(), 16) +
+                        " again; dropped the " + std::to_string(s.have) +
+                        " lanes of its unfinished earlier attempt"));
+      sessions_.erase(it);
+      return addLane(h);
+    }
     if ((hello.capabilities & wire::kCapResuming) != (s.first.capabilities & wire::kCapResuming))
       return reject(Status(StatusCode::kProtocolError,
                            "peer " + h.peer() + " sent lane " + std::to_string(hello.lane_index) +
