@@ -107,6 +107,9 @@ struct ChannelStats {
   uint64_t bytes_staged = 0;
   bool authenticated = false;
   bool encrypted = false;  // every lane carries TLS 1.3 (TlsMode)
+  // TCP with session resume (resume_timeout): times every lane was lost and
+  // the channel reconnected them without losing a byte.
+  uint64_t resumes = 0;
   std::vector<LaneStats> lane;
   FlowSummary flow;
 };

@@ -92,6 +92,15 @@ struct ChannelOptions {
   // Bits per second: the rate for kFixed, a ceiling for kModel (0 = none).
   // FARLINK_FLOW_RATE, decimal suffixes (e.g. 950M, 10G).
   uint64_t flow_rate_bps = 0;
+  // tcp:// lanes: when every lane of a channel is lost without a goodbye
+  // (a reset, a blackout longer than the dead-peer timeout), the side that
+  // connected reconnects with the session id and both sides resume from the
+  // last frame each lane acknowledged; callers see a delay, not an error, for
+  // up to this long, then kPeerClosed. Both sides must set it (the HELLO
+  // offers it). While on, a send completes once the peer acknowledged all of
+  // it (no copies are kept). 0 (default): off, lanes lost = channel failed.
+  // verbs and ucx channels never resume. FARLINK_RESUME_TIMEOUT (ms).
+  std::chrono::milliseconds resume_timeout{0};
 
   // Reads FARLINK_* variables over the given defaults; an unparsable value is
   // an error naming the variable.

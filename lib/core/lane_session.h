@@ -12,11 +12,14 @@
 #include <vector>
 
 #include "core/unique_fd.h"
+#include "core/uri.h"
+#include "core/wire.h"
 #include "farlink/options.h"
 
 namespace farlink {
 namespace tcp {
-class TlsLane;  // lib/transport/tcp/tls_lane.h
+class TlsLane;      // lib/transport/tcp/tls_lane.h
+class ResumeHub;    // lib/transport/tcp/resume.h
 }
 
 struct LaneSession {
@@ -30,6 +33,13 @@ struct LaneSession {
   uint32_t capabilities = 0;  // the client's HELLO capability bits
   bool authenticated = false;
   ChannelOptions options;
+  // Session resume (TCP lanes, kCapResume agreed by both ends).
+  wire::SessionId session{};
+  bool resumable = false;
+  // Connecting side: where to reconnect. Accepting side: the listener's
+  // table that routes reconnected lanes to this session.
+  Uri reconnect;
+  std::shared_ptr<tcp::ResumeHub> hub;
 };
 
 }  // namespace farlink

@@ -108,6 +108,11 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     if (!parseSize(v, &n) || n > (uint64_t{1} << 31)) return badEnv("FARLINK_DEAD_PEER_MS", v, "a number of milliseconds");
     o.dead_peer_timeout = std::chrono::milliseconds(n);
   }
+  if (const char* v = std::getenv("FARLINK_RESUME_TIMEOUT")) {
+    if (!parseSize(v, &n) || n > (uint64_t{1} << 31))
+      return badEnv("FARLINK_RESUME_TIMEOUT", v, "a number of milliseconds (0 = off)");
+    o.resume_timeout = std::chrono::milliseconds(n);
+  }
   if (const char* v = std::getenv("FARLINK_NODELAY")) {
     if (!parseBool(v, &b)) return badEnv("FARLINK_NODELAY", v, "a boolean (0/1)");
     o.nodelay = b;
@@ -185,6 +190,7 @@ Status ChannelOptions::validate() const {
   if (dead_peer_timeout.count() != 0 && dead_peer_timeout < std::chrono::seconds(1))
     return bad("dead_peer_timeout must be 0 (derived from the RTT) or at least 1000 ms; TCP "
                "keepalive counts in seconds");
+  if (resume_timeout.count() < 0) return bad("resume_timeout must be >= 0 (0 = off)");
   if (socket_buffer > (size_t{1} << 31)) return bad("socket_buffer must be < 2 GiB");
   if (flow == FlowMode::kFixed && flow_rate_bps == 0)
     return bad("flow mode 'fixed' needs a rate: set flow_rate_bps (FARLINK_FLOW_RATE, e.g. 1G)");

@@ -122,6 +122,11 @@ void ReceiveMatcher::chunkDone(InMessage* m, uint32_t len) {
   }
 }
 
+void ReceiveMatcher::unroute(InMessage* m, const wire::FrameHeader& h) {
+  uint64_t idx = h.offset / peer_chunk_;
+  m->seen[idx / 64] &= ~(uint64_t{1} << (idx % 64));
+}
+
 void ReceiveMatcher::deliver(InMessage* m) {
   if (!m->req && !m->discard) return;  // unclaimed: stays until post() claims it
   if (m->req) {

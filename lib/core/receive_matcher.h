@@ -48,6 +48,9 @@ class ReceiveMatcher {
   Route route(const wire::FrameHeader& h);
   // The payload of a routed chunk has fully arrived.
   void chunkDone(InMessage* m, uint32_t len);
+  // A routed chunk's payload will not finish (its connection broke; session
+  // resume sends it again): route() may place it once more.
+  void unroute(InMessage* m, const wire::FrameHeader& h);
 
   // Posts a receive; it may complete at once from buffered data.
   void post(std::shared_ptr<RequestState> req);

@@ -33,7 +33,7 @@ const TransportFactory* findTransport(const std::string& scheme) {
 }
 
 Result<std::shared_ptr<ChannelImpl>> adoptSession(LaneSession session) {
-  const uint32_t wanted = session.capabilities & ~wire::kSecurityCaps;
+  const uint32_t wanted = session.capabilities & ~wire::kSessionCaps;
   for (const auto& f : table())
     if (f.adopt && f.hello_capability == wanted) return f.adopt(std::move(session));
   return Status(StatusCode::kNotSupported,

@@ -4,7 +4,8 @@
 // Handshake, per lane (client speaks first):
 //   HELLO   client→server  68 bytes: magic "FLNK", u16 version, u16 reserved,
 //           u32 capabilities (bit 0 PSK, bit 1 UCX bootstrap, bit 2 TLS,
-//           bit 3 TLS required), u16 lane_index, u16 lane_count,
+//           bit 3 TLS required, bit 4 resume,
+//           bit 5 resuming), u16 lane_index, u16 lane_count,
 //           u32 max_chunk, u8 session_id[16], u8 client_nonce[32]
 //   WELCOME server→client  82 + reason_len bytes: magic "FLNK", u16 version,
 //           u16 status, u32 capabilities, u32 max_chunk, u8 server_nonce[32],
@@ -16,6 +17,8 @@
 // With TLS agreed (bit 2 in HELLO and WELCOME; needs the PSK) a TLS 1.3
 // handshake follows on the same connection, and every frame below travels
 // inside TLS records.
+// With resume agreed (bit 4 in HELLO and WELCOME), ACK frames flow on every
+// lane and a reconnected lane (bit 5 in its HELLO) starts with RESUME.
 // Then frames, each a 40-byte header and, for DATA, WRITE and READ_RESP,
 // chunk_len payload bytes:
 //   u8 type, u8 flags (0), u16 reserved (0), u32 chunk_len, u64 msg_seq,
@@ -45,9 +48,18 @@ inline constexpr uint32_t kCapUcx = 1u << 1;
 // listener without TLS says why instead of letting the lane hang.
 inline constexpr uint32_t kCapTls = 1u << 2;
 inline constexpr uint32_t kCapTlsRequired = 1u << 3;
-inline constexpr uint32_t kKnownCaps = kCapPsk | kCapUcx | kCapTls | kCapTlsRequired;
+// Session resume on TCP lanes (HELLO: offered; WELCOME: agreed). With it,
+// receivers ACK the frames of each lane and a session whose lanes all broke
+// is reconnected. kCapResuming (HELLO only, with kCapResume): this lane
+// reconnects the live session it names instead of opening a new one.
+inline constexpr uint32_t kCapResume = 1u << 4;
+inline constexpr uint32_t kCapResuming = 1u << 5;
+inline constexpr uint32_t kKnownCaps =
+    kCapPsk | kCapUcx | kCapTls | kCapTlsRequired | kCapResume | kCapResuming;
 // Bits that say how a lane is secured rather than which datapath it serves.
 inline constexpr uint32_t kSecurityCaps = kCapPsk | kCapTls | kCapTlsRequired;
+// Bits that do not pick a datapath (security and resume).
+inline constexpr uint32_t kSessionCaps = kSecurityCaps | kCapResume | kCapResuming;
 inline constexpr int kMaxLanes = 64;
 inline constexpr uint32_t kMinChunk = 4096;
 inline constexpr uint32_t kMaxChunk = 64u << 20;
@@ -128,6 +140,9 @@ enum class FrameType : uint8_t {
   kReadResp = 5,  // tag = verdict, offset = offset within the operation,
                   // total_len = operation length; payload follows
   kRmaAck = 6,    // tag = verdict: the write with this id is placed (or refused)
+  // Session resume only (kCapResume agreed); neither is itself counted.
+  kAck = 7,       // msg_seq = frames of this lane the sender has consumed so far
+  kResume = 8,    // first frame on a reconnected lane; msg_seq as for kAck
 };
 inline constexpr uint64_t kMaxVerdict = 3;
 

@@ -16,7 +16,8 @@ constexpr const char* kAllVars[] = {
     "FARLINK_LANES",          "FARLINK_CHUNK_SIZE", "FARLINK_MAX_MESSAGE",
     "FARLINK_MAX_UNEXPECTED", "FARLINK_PSK",        "FARLINK_CONNECT_TIMEOUT_MS",
     "FARLINK_SOCKET_BUFFER",  "FARLINK_NODELAY",    "FARLINK_RING_DEPTH",
-    "FARLINK_DEAD_PEER_MS",   "FARLINK_TLS",        "FARLINK_SOURCE_ADDRESS",
+    "FARLINK_DEAD_PEER_MS",   "FARLINK_TLS",        "FARLINK_RESUME_TIMEOUT",
+    "FARLINK_SOURCE_ADDRESS",
 };
 
 // Clears every FARLINK_* variable for the test's lifetime, then sets the given
@@ -191,6 +192,21 @@ TEST_F(EnvTest, DeadPeerTimeoutInMillisecondsAtLeastOneSecond) {
   auto bad = ChannelOptions::fromEnvironment();
   ASSERT_FALSE(bad.isOk());
   EXPECT_NE(bad.status().message().find("FARLINK_DEAD_PEER_MS"), std::string::npos);
+}
+
+TEST_F(EnvTest, ResumeTimeoutOffByDefaultMillisecondsWhenSet) {
+  auto off = ChannelOptions::fromEnvironment();
+  ASSERT_TRUE(off.isOk()) << off.status().toString();
+  EXPECT_EQ(off->resume_timeout, std::chrono::milliseconds(0));
+  set("FARLINK_RESUME_TIMEOUT", "30000");
+  auto r = ChannelOptions::fromEnvironment();
+  ASSERT_TRUE(r.isOk()) << r.status().toString();
+  EXPECT_EQ(r->resume_timeout, std::chrono::milliseconds(30000));
+  set("FARLINK_RESUME_TIMEOUT", "a while");
+  auto bad = ChannelOptions::fromEnvironment();
+  ASSERT_FALSE(bad.isOk());
+  EXPECT_NE(bad.status().message().find("FARLINK_RESUME_TIMEOUT"), std::string::npos)
+      << bad.status().message();
 }
 
 TEST(OptionsValidate, OtherLimits) {

@@ -122,7 +122,7 @@ TEST(WireFrame, RejectsCloseWithPayloadLength) {
 }
 
 TEST(WireFrame, RejectsUnknownTypes) {
-  const int first_unknown = static_cast<int>(FrameType::kRmaAck) + 1;
+  const int first_unknown = static_cast<int>(FrameType::kResume) + 1;
   for (int t : {0, first_unknown, first_unknown + 1, 0x7f, 0x80, 0xff}) {
     Bytes b = encode(sample());
     b[0] = static_cast<uint8_t>(t);
@@ -272,6 +272,28 @@ TEST(WireFrame, RmaFramesRejectBadFields) {
   for (const auto& [what, f] : cases) {
     FrameHeader out;
     EXPECT_EQ(decode(encode(f), &out).code(), StatusCode::kProtocolError) << what;
+  }
+}
+
+// ACK and RESUME (session resume) carry one count in msg_seq and nothing else.
+TEST(WireFrame, ResumeFramesCarryOnlyACount) {
+  for (FrameType t : {FrameType::kAck, FrameType::kResume}) {
+    FrameHeader in;
+    in.type = t;
+    in.msg_seq = (uint64_t{1} << 40) + 3;
+    FrameHeader out;
+    ASSERT_TRUE(decode(encode(in), &out).isOk()) << int(t);
+    EXPECT_EQ(out.type, t);
+    EXPECT_EQ(out.msg_seq, in.msg_seq);
+    for (int field = 0; field < 4; ++field) {
+      FrameHeader bad = in;
+      if (field == 0) bad.chunk_len = 1;
+      if (field == 1) bad.tag = 1;
+      if (field == 2) bad.offset = 1;
+      if (field == 3) bad.total_len = 1;
+      EXPECT_EQ(decode(encode(bad), &out).code(), StatusCode::kProtocolError)
+          << "type " << int(t) << " field " << field;
+    }
   }
 }
 

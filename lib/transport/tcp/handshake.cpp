@@ -127,10 +127,29 @@ void ServerHandshake::onHello() {
                            "FARLINK_TLS=on on the listener)"),
                     false);
   }
+  const bool offers_resume = (hello_.capabilities & wire::kCapResume) != 0;
+  const bool resuming = (hello_.capabilities & wire::kCapResuming) != 0;
+  if (resuming && !offers_resume)
+    return failWith(HandshakeStatus::kBadHello,
+                    Status(StatusCode::kProtocolError,
+                           "from " + peer_ + ": HELLO says it is resuming without offering resume"),
+                    false);
+  if (resuming) {
+    Status known = (config_->resume && config_->check_resume)
+                       ? config_->check_resume(hello_, peer_)
+                       : Status(StatusCode::kNotSupported,
+                                "peer " + peer_ + " tried to resume a session on a listener with "
+                                "session resume off (FARLINK_RESUME_TIMEOUT=0)");
+    if (!known) return failWith(HandshakeStatus::kSessionMismatch, known, false);
+  }
   // TLS is keyed from the PSK, so it rides only on an authenticated lane.
   use_tls_ = client_tls && server_psk && config_->tls != TlsMode::kOff;
+  // Only TCP lanes resume; a bootstrap for another datapath never does.
+  const bool use_resume =
+      offers_resume && config_->resume && (hello_.capabilities & wire::kCapUcx) == 0;
   wire::Welcome w;
-  w.capabilities = (server_psk ? wire::kCapPsk : 0) | (use_tls_ ? wire::kCapTls : 0);
+  w.capabilities = (server_psk ? wire::kCapPsk : 0) | (use_tls_ ? wire::kCapTls : 0) |
+                   (use_resume ? wire::kCapResume : 0);
   w.max_chunk = config_->max_chunk;
   w.nonce = nonce_;
   if (server_psk)
@@ -259,6 +278,17 @@ void ClientHandshake::onWelcome() {
     return;
   }
   use_tls_ = tls_accepted;
+  const bool resume_agreed = (welcome_.capabilities & wire::kCapResume) != 0;
+  if (resume_agreed && (config_->capabilities & wire::kCapResume) == 0) {
+    fail(Status(StatusCode::kProtocolError,
+                "peer " + peer_ + " turned on session resume, which this side did not offer"));
+    return;
+  }
+  if (!resume_agreed && (config_->capabilities & wire::kCapResuming) != 0) {
+    fail(Status(StatusCode::kNotSupported,
+                "peer " + peer_ + " accepted a reconnecting lane without agreeing to resume"));
+    return;
+  }
   if (config_->psk.empty()) {
     state_ = State::kDone;
     return;

@@ -47,6 +47,11 @@ class ServerHandshake {
     std::string psk;
     uint32_t max_chunk;
     TlsMode tls = TlsMode::kOff;
+    // Session resume agreed with clients that offer it (FARLINK_RESUME_TIMEOUT).
+    bool resume = false;
+    // A reconnecting lane (kCapResuming): OK if its session is live here,
+    // else why not (answered with kSessionMismatch before any proof).
+    std::function<Status(const wire::Hello&, const std::string& peer)> check_resume;
   };
   ServerHandshake(UniqueFd fd, std::string peer, const Config* config, Deadline deadline);
 
@@ -108,6 +113,7 @@ class ClientHandshake {
   int fd() const { return io_.fd(); }
   UniqueFd takeFd() { return io_.takeFd(); }
   uint32_t peerMaxChunk() const { return welcome_.max_chunk; }
+  uint32_t peerCapabilities() const { return welcome_.capabilities; }
   std::unique_ptr<TlsLane> takeTls() { return std::move(tls_); }
 
  private:

@@ -19,8 +19,12 @@ using farlink::LaneSession;
 // Opens `lane_count` connections to uri and runs the farlink handshake on
 // each under one deadline (options.connect_timeout); `capabilities` are
 // HELLO bits beyond PSK (wire::kCapUcx for a UCX bootstrap).
+// With o.resume_timeout > 0, plain TCP lanes (no capability bits) offer
+// session resume; `resume_session` (non-null) reconnects that live session
+// instead of opening a new one (HELLO kCapResuming).
 Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count,
-                                 uint32_t capabilities = 0);
+                                 uint32_t capabilities = 0,
+                                 const wire::SessionId* resume_session = nullptr);
 
 
 // A listener that runs handshakes, groups lanes by session and hands each

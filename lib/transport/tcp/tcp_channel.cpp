@@ -59,11 +59,20 @@ Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
   if (!flow) return flow.status();
   ch->flow_ = std::move(*flow);
   ch->dead_after_ = deadPeerTimeout(ch->setup_.options, socketRttUs(fds.front()));
+  // Session resume: agreed in the handshake and on here (both ends offered it).
+  ch->resume_ = ch->setup_.resumable && ch->setup_.options.resume_timeout.count() > 0;
+  if (ch->resume_) {
+    ch->mailbox_ = std::make_shared<ResumeMailbox>(ch->wake_fd_.get());
+    if (ch->setup_.hub)
+      ch->setup_.hub->add(ch->setup_.session, ch->mailbox_, static_cast<int>(ch->lanes_.size()));
+  }
   ch->next_liveness_ = Clock::now() + ch->dead_after_ / 4;
   return ch;
 }
 
 TcpChannel::~TcpChannel() {
+  if (mailbox_) mailbox_->close();  // before wake_fd_ closes
+  resumer_.reset();
   if (!ring_ok_) return;
   Lock lk(mu_);
   if (failed_.isOk())
@@ -91,8 +100,10 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   // for without any new completion: then do not sleep in the kernel.
   bool progressed = false;
   now_ = Clock::now();
-  if (flow_ && failed_.isOk() && flow_->due(now_)) pollFlow();
-  if (failed_.isOk() && now_ >= next_liveness_) checkLiveness(now_);
+  if (resume_ && failed_.isOk()) stepResume();
+  const bool live = phase_ == Phase::kLive;
+  if (flow_ && live && failed_.isOk() && flow_->due(now_)) pollFlow();
+  if (live && failed_.isOk() && now_ >= next_liveness_) checkLiveness(now_);
   if (failed_.isOk() || ops_in_flight_ > 0) {
     uint64_t before = matcher_.generation();
     retryStalled();
@@ -109,7 +120,8 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   Clock::time_point now = Clock::now();
   // Flow control wakes the driver to read acks and to send paced chunks.
   Deadline wake = std::min(deadline, next_liveness_);
-  if (flow_) wake = std::min(wake, flow_->nextWake());
+  if (flow_ && live) wake = std::min(wake, flow_->nextWake());
+  if (!live) wake = std::min(wake, resume_deadline_);
   if (!block || progressed || wake <= now) {
     rc = io_uring_submit(&ring_);
   } else if (wake == Deadline::max()) {
@@ -136,7 +148,8 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   }
   // Frames the peer waits for (acks, read data, goodbyes) leave now rather
   // than whenever this process next calls in; plain re-arms can wait.
-  if (failed_.isOk() && (!ctrlq_.empty() || rmaq_.hasChunks() || goodbyePending())) {
+  if (failed_.isOk() &&
+      (!ctrlq_.empty() || rmaq_.hasChunks() || goodbyePending() || ackPending())) {
     armAll();
     io_uring_submit(&ring_);
   }
@@ -145,7 +158,7 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
 void TcpChannel::checkLiveness(Clock::time_point now) {
   next_liveness_ = now + dead_after_ / 4;
   for (auto& l : lanes_)
-    if (ackSilent(l->fd.get(), dead_after_)) return fail(silentPeer(*l));
+    if (ackSilent(l->fd.get(), dead_after_)) return lost(silentPeer(*l));
 }
 
 void TcpChannel::pollFlow() {
@@ -206,6 +219,7 @@ ChannelStats TcpChannel::stats() const {
   st.lanes = static_cast<int>(lanes_.size());
   if (flow_) st.flow = flow_->summary(Clock::now());
   st.authenticated = setup_.authenticated;
+  st.resumes = resumes_;
   st.encrypted = !lanes_.empty() && lanes_.front()->tls != nullptr;
   for (const auto& l : lanes_) {
     st.lane.push_back(l->stats);

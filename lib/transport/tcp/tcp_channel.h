@@ -22,6 +22,7 @@
 #include "core/unique_fd.h"
 #include "core/wire.h"
 #include "transport/tcp/lane_session.h"
+#include "transport/tcp/resume.h"
 #include "transport/tcp/tcp_flow.h"
 #include "transport/tcp/tls_lane.h"
 
@@ -68,6 +69,22 @@ struct Lane {
   bool last_was_large = false; // next header likely precedes a large payload
   bool peer_closed = false;    // CLOSE frame seen
   uint64_t peer_total = 0;     // messages the peer says it sent
+
+  // --- session resume (tcp_resume.cpp); used only when it was agreed ---
+  struct Sent {  // a frame kept until the peer acknowledges it (no copy)
+    wire::FrameHeader h;
+    const uint8_t* payload = nullptr;
+    SendQueue* q = nullptr;  // null: a header-only control frame
+    ChunkRef c{};
+  };
+  std::deque<Sent> unacked;  // sent on this lane, oldest first
+  uint64_t tx_acked = 0;     // frames of this lane the peer acknowledged
+  uint64_t resend_next = 0, resend_end = 0;  // frames to send again, before new ones
+  uint64_t rx_frames = 0;    // frames of this lane consumed here
+  uint64_t rx_acked = 0;     // the count our last ACK or RESUME carried
+  size_t retained_in_batch = 0;   // new chunks kept in the sendmsg in flight
+  bool resume_frame_due = false;  // a reconnected lane says RESUME first
+  bool awaiting_resume = false;   // the peer's RESUME has not arrived yet
 
   // --- TLS (tcp_tls_path.cpp); null: a plaintext lane ---
   std::shared_ptr<TlsLane> tls;
@@ -122,6 +139,22 @@ class TcpChannel final : public FramedChannel {
   void openTls(Lane& lane);
   void fail(Status why);
   void finishFailure();
+  // Session resume (tcp_resume.cpp). lost(): a lane broke without a
+  // goodbye; resumes when agreed, else fail(). stepResume(): the resume's
+  // state machine, run at the top of each driver pass.
+  void lost(Status why);
+  void beginResume(Status why);
+  void stepResume();
+  void installLanes(LaneSession s);
+  bool retaining() const { return resume_ && !goodbye_; }
+  bool ackPending() const;
+  // An ACK or RESUME frame on `lane` (lane.cur).
+  void onResumeCount(Lane& lane);
+  // The peer consumed the first `count` frames sent on `lane`.
+  void ackUpTo(Lane& lane, uint64_t count);
+  // Closing: nothing will be resumed, so sends complete as without resume.
+  void releaseRetained();
+  Status resumeGaveUp() const;
   io_uring_sqe* sqe();
 
   Setup setup_;
@@ -140,6 +173,18 @@ class TcpChannel final : public FramedChannel {
   void pollFlow();
   std::chrono::milliseconds dead_after_{0};
   Clock::time_point next_liveness_{};
+
+  // Session resume: kLive (lanes up), kDraining (lanes shut down, kernel ops
+  // finishing), kWaiting (old sockets closed, resumer_ at work).
+  enum class Phase { kLive, kDraining, kWaiting };
+  bool resume_ = false;
+  Phase phase_ = Phase::kLive;
+  Status resume_cause_;
+  Clock::time_point resume_since_{};
+  Deadline resume_deadline_{};
+  std::shared_ptr<ResumeMailbox> mailbox_;
+  std::unique_ptr<Resumer> resumer_;
+  uint64_t resumes_ = 0;
 };
 
 }  // namespace farlink::tcp

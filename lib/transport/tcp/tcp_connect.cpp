@@ -22,12 +22,17 @@ std::string hexOf(const uint8_t* p, size_t n) {
 }
 
 Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count,
-                                 uint32_t capabilities) {
+                                 uint32_t capabilities, const wire::SessionId* resume_session) {
   Deadline deadline = Clock::now() + o.connect_timeout;
   std::string peer = uri.hostPort();
   ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
                               static_cast<uint16_t>(lane_count), capabilities, {}, {}};
   randomBytes(cfg.session.data(), cfg.session.size());
+  if (capabilities == 0 && o.resume_timeout.count() > 0) cfg.capabilities |= wire::kCapResume;
+  if (resume_session != nullptr) {
+    cfg.session = *resume_session;
+    cfg.capabilities |= wire::kCapResume | wire::kCapResuming;
+  }
   // TLS covers TCP lanes only; a bootstrap for another datapath is not one.
   if (capabilities == 0) cfg.tls = o.tls;
   else if (o.tls == TlsMode::kRequired)
@@ -77,7 +82,13 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
   setup.peer_chunk = hs[0]->peerMaxChunk();
   setup.authenticated = !o.psk.empty();
   setup.options = o;
+  setup.session = cfg.session;
+  setup.reconnect = uri;
+  setup.resumable = (hs[0]->peerCapabilities() & wire::kCapResume) != 0;
   for (auto& h : hs) {
+    if (((h->peerCapabilities() & wire::kCapResume) != 0) != setup.resumable)
+      return Status(StatusCode::kProtocolError,
+                    "peer " + peer + " agreed to session resume on some lanes only");
     if (h->peerMaxChunk() != setup.peer_chunk)
       return Status(StatusCode::kProtocolError, "peer " + peer + " announced different chunk sizes on its lanes");
     if (auto tls = h->takeTls()) setup.tls.push_back(std::move(tls));

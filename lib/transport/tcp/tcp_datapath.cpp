@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "transport/tcp/socket_util.h"
 #include "transport/tcp/tcp_channel.h"
@@ -30,6 +31,7 @@ void TcpChannel::armAll() {
   if (!failed_.isOk()) return;
   bool busy = false;
   for (auto& l : lanes_) busy |= l->send_busy;
+  if (resume_ && goodbye_) releaseRetained();
   failUnsentIfPeerGone(busy);
   size_t n = lanes_.size();
   for (size_t k = 0; k < n; ++k) armSend(*lanes_[(next_lane_ + k) % n]);
@@ -44,7 +46,7 @@ void TcpChannel::armAll() {
 }
 
 void TcpChannel::armSend(Lane& lane) {
-  if (lane.send_busy || lane.close_frame_sent) return;
+  if (lane.send_busy || lane.close_frame_sent || phase_ != Phase::kLive) return;
   size_t nio = 0, bytes = 0;
   lane.batch.clear();
   lane.close_in_batch = false;
@@ -55,30 +57,71 @@ void TcpChannel::armSend(Lane& lane) {
     lane.iov[nio++] = {hdr, wire::kFrameHeaderSize};
     bytes += wire::kFrameHeaderSize;
   };
+  // Session resume: RESUME leads a reconnected lane; then the peer's count
+  // decides what goes again, in order, before anything new; ACKs ride along.
+  const bool retain = retaining();
+  bool held = false;  // new frames wait on this lane
+  // Every frame the peer counts is kept until acknowledged, or (closing, not
+  // retaining) counted as acknowledged at once so the lane's count stays true.
+  auto keep = [&](const wire::FrameHeader& h, const uint8_t* payload, SendQueue* q,
+                  const ChunkRef* c) {
+    if (resume_ && retain) {
+      lane.retained_in_batch += c ? 1 : 0;
+      return lane.unacked.push_back({h, payload, q, c ? *c : ChunkRef{}});
+    }
+    if (c) lane.batch.emplace_back(q, *c);  // done() once the kernel took it
+    if (!resume_) return;
+    if (lane.unacked.empty()) ++lane.tx_acked;
+    else lane.unacked.push_back({h, nullptr, nullptr, ChunkRef{}});
+  };
+  if (resume_) {
+    if (lane.resume_frame_due) {
+      addHeader({wire::FrameType::kResume, 0, lane.rx_frames, 0, 0, 0});
+      lane.resume_frame_due = false;
+      lane.rx_acked = lane.rx_frames;
+    }
+    // Closing, nothing is resumed and the peer stops waiting for ACKs at our
+    // CLOSE, which must not wait for a pass that only carried an ACK.
+    if (!lane.awaiting_resume && !goodbye_ && lane.rx_frames > lane.rx_acked) {
+      addHeader({wire::FrameType::kAck, 0, lane.rx_frames, 0, 0, 0});
+      lane.rx_acked = lane.rx_frames;
+    }
+    while (!lane.awaiting_resume && lane.resend_next < lane.resend_end &&
+           frames < kMaxBatchFrames && bytes < kBatchBytes) {
+      const Lane::Sent& f = lane.unacked[lane.resend_next++ - lane.tx_acked];
+      addHeader(f.h);
+      if (f.h.chunk_len > 0) lane.iov[nio++] = {const_cast<uint8_t*>(f.payload), f.h.chunk_len};
+      bytes += f.h.chunk_len;
+    }
+    held = lane.awaiting_resume || lane.resend_next < lane.resend_end;
+  }
   // Control frames first: they are small and someone waits on each.
-  while (!peer_gone_ && !ctrlq_.empty() && frames < kMaxBatchFrames) {
+  while (!held && !peer_gone_ && !ctrlq_.empty() && frames < kMaxBatchFrames) {
     addHeader(ctrlq_.front());
+    keep(ctrlq_.front(), nullptr, nullptr, nullptr);
     ctrlq_.pop_front();
   }
   // Messages and one-sided payloads take turns leading a batch.
   SendQueue* order[2] = {&sendq_, &rmaq_};
   if (lane.index % 2 == 1) std::swap(order[0], order[1]);
   for (SendQueue* q : order) {
-    while (!peer_gone_ && frames < kMaxBatchFrames && bytes < kBatchBytes) {
+    while (!held && !peer_gone_ && frames < kMaxBatchFrames && bytes < kBatchBytes) {
       if (flow_ && q->hasChunks() && !flow_->mayTake(q->nextChunkBytes(), now_)) break;
       auto c = q->take();
       if (!c) break;
       const OutMessage& m = *c->msg;
       uint64_t off = m.type == wire::FrameType::kWrite ? m.remote_offset + c->offset : c->offset;
-      addHeader({m.type, c->len, m.seq, m.tag, off, m.size});
+      wire::FrameHeader h{m.type, c->len, m.seq, m.tag, off, m.size};
+      addHeader(h);
       if (c->len > 0) lane.iov[nio++] = {const_cast<uint8_t*>(m.data + c->offset), c->len};
       bytes += c->len;
-      lane.batch.emplace_back(q, *c);
+      keep(h, m.data + c->offset, q, &*c);  // with resume, done() on its ACK
       if (flow_) flow_->onTake(lane.index, bytes, c->len, now_);
     }
   }
-  if (frames == 0 && goodbye_ && !sendq_.hasChunks() && !rmaq_.hasChunks()) {
+  if (frames == 0 && !held && goodbye_ && !sendq_.hasChunks() && !rmaq_.hasChunks()) {
     addHeader({wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0});
+    keep({wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0}, nullptr, nullptr, nullptr);
     lane.close_in_batch = true;
   }
   if (nio == 0) return;
@@ -105,7 +148,9 @@ void TcpChannel::submitSend(Lane& lane) {
 
 void TcpChannel::armRecv(Lane& lane) {
   using Rx = Lane::RxState;
-  if (lane.recv_busy || (lane.rx != Rx::kHeader && lane.rx != Rx::kPayload)) return;
+  if (lane.recv_busy || (lane.rx != Rx::kHeader && lane.rx != Rx::kPayload) ||
+      phase_ != Phase::kLive)
+    return;
   io_uring_sqe* s = nullptr;
   size_t buffered = lane.rend - lane.rpos;
   if (lane.tls) {
@@ -168,9 +213,9 @@ void TcpChannel::onSent(Lane& lane, int res) {
   if (res < 0) {
     lane.send_busy = false;
     int err = -res;
-    if (err == ETIMEDOUT) return fail(silentPeer(lane));
+    if (err == ETIMEDOUT) return lost(silentPeer(lane));
     StatusCode code = (err == EPIPE || err == ECONNRESET) ? StatusCode::kPeerClosed : StatusCode::kIoError;
-    return fail(errnoStatus(code, "send on lane " + std::to_string(lane.index) + " to " + setup_.peer, err));
+    return lost(errnoStatus(code, "send on lane " + std::to_string(lane.index) + " to " + setup_.peer, err));
   }
   size_t sent = static_cast<size_t>(res);
   lane.stats.bytes_sent += sent;
@@ -190,6 +235,7 @@ void TcpChannel::onSent(Lane& lane, int res) {
     return submitSend(lane);
   }
   lane.send_busy = false;
+  lane.stats.chunks_sent += std::exchange(lane.retained_in_batch, 0);
   for (auto& [q, c] : lane.batch) {
     lane.stats.chunks_sent++;
     q->done(c);
@@ -218,16 +264,16 @@ void TcpChannel::onReceived(Lane& lane, int res) {
       lane.rx = Lane::RxState::kDone;
       return;
     }
-    return fail(Status(StatusCode::kPeerClosed,
+    return lost(Status(StatusCode::kPeerClosed,
                        "peer " + setup_.peer + " closed lane " + std::to_string(lane.index) +
                            " without a goodbye (its process exited or the connection was reset)"));
   }
   if (res < 0) {
     int err = -res;
     if (err == EINTR || err == EAGAIN || err == ECANCELED) return;  // re-armed by the next pass
-    if (err == ETIMEDOUT) return fail(silentPeer(lane));
+    if (err == ETIMEDOUT) return lost(silentPeer(lane));
     StatusCode code = (err == ECONNRESET || err == EPIPE) ? StatusCode::kPeerClosed : StatusCode::kIoError;
-    return fail(errnoStatus(code, "recv on lane " + std::to_string(lane.index) + " from " + setup_.peer, err));
+    return lost(errnoStatus(code, "recv on lane " + std::to_string(lane.index) + " from " + setup_.peer, err));
   }
   lane.stats.bytes_received += static_cast<size_t>(res);
   if (lane.tls) {
@@ -288,7 +334,13 @@ void TcpChannel::parse(Lane& lane) {
         return fail(Status(StatusCode::kProtocolError, "peer " + setup_.peer +
                                                            " sent a frame after CLOSE on lane " +
                                                            std::to_string(lane.index)));
+      if (lane.cur.type == wire::FrameType::kAck || lane.cur.type == wire::FrameType::kResume ||
+          lane.awaiting_resume) {
+        onResumeCount(lane);  // also refuses any other frame before RESUME
+        continue;
+      }
       if (lane.cur.type == wire::FrameType::kClose) {
+        ++lane.rx_frames;
         onCloseFrame(lane);
         continue;
       }
@@ -313,6 +365,7 @@ void TcpChannel::payloadDone(Lane& lane) {
   if (lane.cur.type == wire::FrameType::kData) matcher_.chunkDone(lane.msg, lane.cur.chunk_len);
   else rmaPayloadDone(lane);
   lane.stats.chunks_received++;
+  ++lane.rx_frames;  // consumed whole: what ACK and RESUME count
   lane.last_was_large = lane.cur.chunk_len >= kDirectMin;
   lane.rx = Lane::RxState::kHeader;
 }
@@ -332,6 +385,7 @@ void TcpChannel::retryStalled() {
 void TcpChannel::fail(Status why) {
   if (!failed_.isOk()) return;
   failed_ = std::move(why);
+  if (mailbox_) mailbox_->close();  // the listener refuses reconnects from now on
   // Shutting the sockets down makes every kernel op in flight finish soon;
   // requests are failed once none of them can touch user memory any more.
   for (auto& l : lanes_) {
@@ -344,6 +398,7 @@ void TcpChannel::finishFailure() {
   if (failure_reported_) return;
   failure_reported_ = true;
   failQueues();
+  for (auto& l : lanes_) l->unacked.clear();  // their messages were just failed
 }
 
 // One-sided frames (WRITE, READ_REQ, READ_RESP, RMA_ACK): the owner checks

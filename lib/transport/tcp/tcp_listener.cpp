@@ -12,6 +12,7 @@
 
 #include "transport/tcp/handshake.h"
 #include "transport/tcp/lane_session.h"
+#include "transport/tcp/resume.h"
 #include "transport/tcp/socket_util.h"
 #include "transport/tcp/tcp_channel.h"
 
@@ -38,9 +39,23 @@ class TcpListener final : public ListenerImpl {
  public:
   TcpListener(UniqueFd fd, Uri uri, ChannelOptions o, std::string scheme, SessionToChannel make)
       : fd_(std::move(fd)), uri_(std::move(uri)), opts_(std::move(o)),
-        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size), opts_.tls}, scheme_(std::move(scheme)),
+        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size), opts_.tls, false, {}}, scheme_(std::move(scheme)),
         make_(std::move(make)) {
     uri_.port = localPort(fd_.get());
+    if (opts_.resume_timeout.count() > 0) {
+      hub_ = std::make_shared<ResumeHub>();
+      cfg_.resume = true;
+      cfg_.check_resume = [hub = hub_.get()](const wire::Hello& h, const std::string& peer) {
+        return hub->check(h, peer);
+      };
+      // A channel waiting for its lanes runs this when no accept() does.
+      hub_->setPump([this](int ms) {
+        std::unique_lock lk(mu_, std::try_to_lock);
+        if (!lk.owns_lock()) return false;
+        (void)pumpOnce(Clock::now() + std::chrono::milliseconds(ms));
+        return true;
+      });
+    }
   }
 
   uint16_t port() const override { return uri_.port; }
@@ -50,36 +65,16 @@ class TcpListener final : public ListenerImpl {
     return std::exchange(rejections_, {});
   }
 
+  ~TcpListener() override {
+    if (hub_) hub_->setPump(nullptr);  // waits for a pass a resuming channel runs
+  }
+
   // One caller at a time runs the accept loop; concurrent callers queue.
   Result<std::shared_ptr<ChannelImpl>> accept(Deadline deadline) override {
     std::lock_guard lk(mu_);
     for (;;) {
-      expire();
       if (auto ch = takeReadySession()) return ch;
-      Deadline wake = deadline;
-      for (auto& h : pending_) wake = std::min(wake, h->deadline());
-      for (auto& [id, s] : sessions_) wake = std::min(wake, s.deadline);
-      std::vector<pollfd> pfds{{fd_.get(), POLLIN, 0}};
-      for (auto& h : pending_) pfds.push_back({h->fd(), h->events(), 0});
-      int ms = -1;
-      if (wake != Deadline::max()) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now());
-        ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, INT32_MAX));
-      }
-      int rc = ::poll(pfds.data(), pfds.size(), ms);
-      if (rc < 0 && errno != EINTR) return errnoStatus(StatusCode::kIoError, "poll on " + uri(), errno);
-      if (pfds[0].revents & POLLIN) acceptNew();
-      // Advance handshakes that are ready; finished ones leave the list.
-      // acceptNew() only appends or empties slots, so pfds[i + 1] still
-      // belongs to pending_[i].
-      for (size_t i = 0; i + 1 < pfds.size(); ++i) {
-        auto& h = pending_[i];
-        if (!h || pfds[i + 1].revents == 0 || !h->advance()) continue;
-        if (h->ok()) addLane(*h);
-        else reject(h->error());
-        h.reset();
-      }
-      std::erase_if(pending_, [](const auto& h) { return !h; });
+      if (Status s = pumpOnce(deadline); !s) return s;
       if (auto ch = takeReadySession()) return ch;
       if (Clock::now() >= deadline)
         return Status(StatusCode::kTimedOut, "no channel arrived on " + uri() + " in time");
@@ -87,6 +82,39 @@ class TcpListener final : public ListenerImpl {
   }
 
  private:
+  // One pass of the accept loop (mu_ held): waits up to `deadline` (or an
+  // earlier handshake or session deadline) for connections and handshake
+  // bytes, advances handshakes, groups finished lanes by session and hands
+  // reconnected lanes to the sessions they resume.
+  Status pumpOnce(Deadline deadline) {
+    expire();
+    Deadline wake = deadline;
+    for (auto& h : pending_) wake = std::min(wake, h->deadline());
+    for (auto& [id, s] : sessions_) wake = std::min(wake, s.deadline);
+    std::vector<pollfd> pfds{{fd_.get(), POLLIN, 0}};
+    for (auto& h : pending_) pfds.push_back({h->fd(), h->events(), 0});
+    int ms = -1;
+    if (wake != Deadline::max()) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now());
+      ms = static_cast<int>(std::clamp<int64_t>(left.count() + 1, 0, INT32_MAX));
+    }
+    int rc = ::poll(pfds.data(), pfds.size(), ms);
+    if (rc < 0 && errno != EINTR) return errnoStatus(StatusCode::kIoError, "poll on " + uri(), errno);
+    if (pfds[0].revents & POLLIN) acceptNew();
+    // Advance handshakes that are ready; finished ones leave the list.
+    // acceptNew() only appends or empties slots, so pfds[i + 1] still
+    // belongs to pending_[i].
+    for (size_t i = 0; i + 1 < pfds.size(); ++i) {
+      auto& h = pending_[i];
+      if (!h || pfds[i + 1].revents == 0 || !h->advance()) continue;
+      if (h->ok()) addLane(*h);
+      else reject(h->error());
+      h.reset();
+    }
+    std::erase_if(pending_, [](const auto& h) { return !h; });
+    return Status();
+  }
+
   void reject(Status s) {
     std::lock_guard lk(rej_mu_);
     if (rejections_.size() < kMaxRejectionsKept) rejections_.push_back(std::move(s));
@@ -160,6 +188,22 @@ class TcpListener final : public ListenerImpl {
       it = sessions_.emplace(hello.session, std::move(s)).first;
     }
     PendingSession& s = it->second;
+    if ((hello.capabilities & wire::kCapResuming) != 0 && s.lanes[hello.lane_index].valid() &&
+        (s.first.capabilities & wire::kCapResuming) != 0) {
+      // An earlier reconnection of this session broke before all its lanes
+      // came; this lane starts a newer one, which replaces it.
+      reject(Status(StatusCode::kPeerClosed,
+                    "peer " + h.peer() + " reconnected session " + hexOf(hello.session.data(), 16) +
+                        " again; dropped the " + std::to_string(s.have) +
+                        " lanes of its unfinished earlier attempt"));
+      sessions_.erase(it);
+      return addLane(h);
+    }
+    if ((hello.capabilities & wire::kCapResuming) != (s.first.capabilities & wire::kCapResuming))
+      return reject(Status(StatusCode::kProtocolError,
+                           "peer " + h.peer() + " sent lane " + std::to_string(hello.lane_index) +
+                               " of session " + hexOf(hello.session.data(), 16) +
+                               " both as new and as resuming"));
     if (hello.lane_count != s.first.lane_count || hello.max_chunk != s.first.max_chunk ||
         hello.capabilities != s.first.capabilities || s.lanes[hello.lane_index].valid()) {
       return reject(Status(StatusCode::kProtocolError,
@@ -172,22 +216,46 @@ class TcpListener final : public ListenerImpl {
     if (Status st = tuneLane(fd.get(), opts_, h.peer()); !st) return reject(st);
     s.lanes[hello.lane_index] = std::move(fd);
     s.have++;
+    if ((s.first.capabilities & wire::kCapResuming) != 0 && s.have == s.first.lane_count)
+      deliverResumed(it);
+  }
+
+  // Every lane of a reconnecting session arrived: to the live channel.
+  void deliverResumed(std::map<wire::SessionId, PendingSession>::iterator it) {
+    PendingSession s = std::move(it->second);
+    sessions_.erase(it);
+    auto box = hub_ ? hub_->find(s.first.session) : nullptr;
+    if (!box)
+      return reject(Status(StatusCode::kTimedOut,
+                           "peer " + s.peer + " reconnected session " +
+                               hexOf(s.first.session.data(), 16) +
+                               " after it ended here (FARLINK_RESUME_TIMEOUT ran out)"));
+    box->deliver(sessionOf(s));
+  }
+
+  LaneSession sessionOf(PendingSession& s) {
+    LaneSession setup;
+    setup.peer = s.peer;
+    setup.session_hex = hexOf(s.first.session.data(), s.first.session.size());
+    setup.local_chunk = cfg_.max_chunk;
+    setup.peer_chunk = s.first.max_chunk;
+    setup.capabilities = s.first.capabilities;
+    setup.authenticated = !opts_.psk.empty();
+    setup.options = opts_;
+    setup.lanes = std::move(s.lanes);
+    if (s.tls.front()) setup.tls = std::move(s.tls);
+    setup.session = s.first.session;
+    setup.resumable = hub_ && (s.first.capabilities & wire::kCapResume) != 0 &&
+                      (s.first.capabilities & wire::kCapUcx) == 0;
+    if (setup.resumable) setup.hub = hub_;
+    return setup;
   }
 
   std::shared_ptr<ChannelImpl> takeReadySession() {
     for (auto it = sessions_.begin(); it != sessions_.end(); ++it) {
       PendingSession& s = it->second;
       if (s.have != s.first.lane_count) continue;
-      LaneSession setup;
-      setup.peer = s.peer;
-      setup.session_hex = hexOf(s.first.session.data(), s.first.session.size());
-      setup.local_chunk = cfg_.max_chunk;
-      setup.peer_chunk = s.first.max_chunk;
-      setup.capabilities = s.first.capabilities;
-      setup.authenticated = !opts_.psk.empty();
-      setup.options = opts_;
-      setup.lanes = std::move(s.lanes);
-      if (s.tls.front()) setup.tls = std::move(s.tls);
+      LaneSession setup = sessionOf(s);
       sessions_.erase(it);
       auto ch = make_(std::move(setup));
       if (!ch) {
@@ -210,6 +278,7 @@ class TcpListener final : public ListenerImpl {
   std::vector<Status> rejections_;
   std::string scheme_;
   SessionToChannel make_;
+  std::shared_ptr<ResumeHub> hub_;  // null with resume off
 };
 
 }  // namespace
@@ -223,7 +292,7 @@ Result<std::unique_ptr<ListenerImpl>> listenSessions(const Uri& uri, const Chann
 }
 
 Result<std::shared_ptr<ChannelImpl>> adoptTcp(LaneSession s) {
-  if ((s.capabilities & ~wire::kSecurityCaps) != 0)
+  if ((s.capabilities & ~wire::kSessionCaps) != 0)
     return Status(StatusCode::kProtocolError,
                   "peer " + s.peer + " asked for another datapath's bootstrap (HELLO capability bits " +
                       std::to_string(s.capabilities) +
