@@ -219,6 +219,23 @@ TEST(Wanem, LaneResetMidTransferIsAClearError) {
   EXPECT_EQ(counter(s, "a2b", "resets") + counter(s, "b2a", "resets"), 1u) << s.dump(2);
 }
 
+// The same middlebox reset with session resume on (FARLINK_RESUME_TIMEOUT):
+// the channel reconnects every lane, re-sends what the peer had not
+// acknowledged, and the transfer completes with every byte verified.
+TEST(Wanem, LaneResetMidTransferResumesWithResumeOn) {
+  Link link({"--delay", "5ms", "--rate", "100mbit"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
+  Outcome o = perfAcross(link, {"--size", "64K", "-n", "1000", "--lanes", "4"},
+                         {"reset", "--port", "18515"}, milliseconds(700));
+  unsetenv("FARLINK_RESUME_TIMEOUT");
+  EXPECT_EQ(o.code, 0) << o.out;
+  EXPECT_FALSE(o.timed_out) << o.out;
+  auto s = link.stats();
+  EXPECT_EQ(counter(s, "a2b", "resets") + counter(s, "b2a", "resets"), 1u) << s.dump(2);
+  EXPECT_GT(counter(s, "a2b", "forwarded_bytes"), 65'000'000u) << s.dump(2);
+}
+
 // A link that goes silent for longer than FARLINK_DEAD_PEER_MS ends the
 // channel with a message naming the silent peer, instead of the kernel's
 // ~15 minutes of retransmissions (or 2 hours of keepalive when quiet).
