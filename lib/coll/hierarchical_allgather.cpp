@@ -147,7 +147,7 @@ Status hierarchicalAllgather(CommunicatorImpl& c, OpContext& ctx, const void* se
   }
   // Step 1 while step 2 moves (when there is enough to move).
   const std::vector<size_t> own(size_t(local), count);
-  const bool overlap = size_t(nsites - 1) * count * es >= kOverlapMinBytes;
+  const bool overlap = kGatherOverlap && size_t(nsites - 1) * count * es >= kOverlapMinBytes;
   if (Status s = waitAllWhile(
           ctx.mesh, x.ops, ctx.deadline, ctx.what,
           [&] { return c.adapter->allgather(mine, work + region[size_t(c.site)] * es, own, t); },

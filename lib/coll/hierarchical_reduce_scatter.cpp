@@ -206,7 +206,7 @@ Status ReduceScatter::run(const void* send, void* recv) {
   auto& own = part_[size_t(c_.site)];
   own.resize(count_ * es_);
   const std::vector<size_t> counts(size_t(local_), count_);
-  const bool overlap = size_t(nsites_ - 1) * count_ * es_ >= kOverlapMinBytes;
+  const bool overlap = kGatherOverlap && size_t(nsites_ - 1) * count_ * es_ >= kOverlapMinBytes;
   if (Status s = waitAllWhile(
           ctx_.mesh, ops_, ctx_.deadline, ctx_.what,
           [&] {
