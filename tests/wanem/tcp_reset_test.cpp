@@ -98,7 +98,7 @@ TEST(TcpReset, OnlyEstablishedIpv4TcpSegmentsQualify) {
   EXPECT_TRUE(resettableFlow(ack.data(), uint32_t(ack.size()), 1, &key));
 }
 
-TEST(TcpReset, PlanResetsEachConnectionOnceInEitherDirection) {
+TEST(TcpReset, PlanKillsEachConnectionOnceAndKeepsItDeadInEitherDirection) {
   ResetPlan plan;
   std::vector<uint8_t> lane1 = segment(40001, 18515, kAck, 100);
   std::vector<uint8_t> lane1_back = segment(18515, 40001, kAck, 0, true);
@@ -106,20 +106,25 @@ TEST(TcpReset, PlanResetsEachConnectionOnceInEitherDirection) {
   std::vector<uint8_t> other = segment(40003, 9999, kAck, 100);
   auto take = [&](const std::vector<uint8_t>& p) { return plan.take(p.data(), uint32_t(p.size())); };
   EXPECT_FALSE(plan.armed());
-  EXPECT_FALSE(take(lane1)) << "nothing armed";
+  EXPECT_EQ(take(lane1), ResetTake::kPass) << "nothing armed";
   plan.arm(2, 18515);
   EXPECT_TRUE(plan.armed());
-  EXPECT_FALSE(take(other)) << "port filter";
-  EXPECT_TRUE(take(lane1));
-  EXPECT_FALSE(take(lane1)) << "the same connection again";
-  EXPECT_FALSE(take(lane1_back)) << "the same connection, other direction";
+  EXPECT_EQ(take(other), ResetTake::kPass) << "port filter";
+  EXPECT_EQ(take(lane1), ResetTake::kKill);
+  EXPECT_EQ(take(lane1), ResetTake::kFollow) << "the same connection again: still dead";
+  EXPECT_EQ(take(lane1_back), ResetTake::kFollow) << "the same connection, other direction";
   EXPECT_EQ(plan.left(), 1);
-  EXPECT_TRUE(take(lane2));
+  EXPECT_EQ(take(lane2), ResetTake::kKill);
   EXPECT_EQ(plan.left(), 0);
-  EXPECT_FALSE(plan.armed());
-  EXPECT_FALSE(take(other));
+  EXPECT_TRUE(plan.armed()) << "killed connections stay dead after the plan is used up";
+  EXPECT_EQ(take(other), ResetTake::kPass);
+  EXPECT_EQ(take(lane2), ResetTake::kFollow);
   plan.arm(1, 0);  // any port; a new plan forgets the old connections
-  EXPECT_TRUE(take(lane1_back));
+  EXPECT_EQ(take(lane1_back), ResetTake::kKill);
+  EXPECT_EQ(take(other), ResetTake::kPass) << "the plan is used up";
+  plan.arm(0, 0);
+  EXPECT_FALSE(plan.armed());
+  EXPECT_EQ(take(lane1), ResetTake::kPass);
 }
 
 }  // namespace

@@ -133,10 +133,13 @@ bool Direction::readOne(int64_t& now) {
   }
   // ctl reset: this segment becomes a RST that takes its place in line, so
   // it arrives right behind the segments sent before it.
-  if (resets_ != nullptr && resets_->armed() && resets_->take(buf + header_bytes_, len)) {
-    std::memset(buf, 0, header_bytes_);  // no offloads: the RST's checksums are complete
-    len = rewriteAsReset(buf + header_bytes_);
-    model_.noteReset();
+  if (resets_ != nullptr && resets_->armed()) {
+    ResetTake t = resets_->take(buf + header_bytes_, len);
+    if (t != ResetTake::kPass) {
+      std::memset(buf, 0, header_bytes_);  // no offloads: the RST's checksums are complete
+      len = rewriteAsReset(buf + header_bytes_);
+      model_.noteReset(t == ResetTake::kKill);
+    }
   }
   Admission a = model_.admit(len, now);
   if (a.fate == Fate::kForward) {

@@ -21,7 +21,8 @@ struct LinkCounters {
   uint64_t dropped_loss = 0;      // random or burst loss
   uint64_t dropped_blackout = 0;  // arrived during a blackout
   uint64_t dropped_buffer = 0;    // emulator out of packet buffers (it could not keep up)
-  uint64_t resets = 0;            // segments replaced by a RST (ctl reset)
+  uint64_t resets = 0;            // connections killed by ctl reset (first RST sent this way)
+  uint64_t reset_segments = 0;    // segments replaced by a RST, the first and any later ones
   int64_t lateness_max_ns = 0;    // how late a packet left versus its due time
   int64_t lateness_sum_ns = 0;
 };
@@ -51,8 +52,12 @@ class LinkModel {
   void released(uint32_t bytes, int64_t due_ns, int64_t now_ns);
   // The forwarder had no buffer for an arriving packet.
   void droppedForBuffer(uint32_t bytes);
-  // The forwarder replaced a segment by a RST (the RST is admitted as a packet).
-  void noteReset() { counters_.resets++; }
+  // The forwarder replaced a segment by a RST (the RST is admitted as a
+  // packet); `first` when that killed its connection.
+  void noteReset(bool first) {
+    counters_.reset_segments++;
+    if (first) counters_.resets++;
+  }
 
   // Bytes waiting at (not yet serialized by) the bottleneck at `now_ns`.
   int64_t backlogBytes(int64_t now_ns) const;

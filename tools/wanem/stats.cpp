@@ -22,6 +22,7 @@ nlohmann::json toJson(const DirectionSnapshot& s) {
                       {"dropped_blackout", c.dropped_blackout},
                       {"dropped_buffer", c.dropped_buffer},
                       {"resets", c.resets},
+                      {"reset_segments", c.reset_segments},
                       {"lateness_max_ns", c.lateness_max_ns},
                       {"lateness_mean_ns", mean},
                       {"backlog_bytes", s.backlog_bytes},
@@ -55,8 +56,9 @@ std::string formatStats(const nlohmann::json& stats) {
                        i("blackout_left_ns") > 0
                            ? fmt::format("; blackout for {} more", formatDuration(i("blackout_left_ns")))
                            : std::string());
-    if (u("resets") > 0)
-      out += fmt::format("      replaced {} segment(s) by a RST (ctl reset)\n", u("resets"));
+    if (u("reset_segments") > 0)
+      out += fmt::format("      killed {} connection(s), replaced {} segment(s) by a RST (ctl reset)\n",
+                         u("resets"), u("reset_segments"));
     if (d.contains("error")) out += fmt::format("      stopped: {}\n", d.value("error", ""));
   }
   return out;

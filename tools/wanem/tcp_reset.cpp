@@ -76,19 +76,20 @@ uint32_t rewriteAsReset(uint8_t* ip) {
 void ResetPlan::arm(int connections, uint16_t port) {
   std::lock_guard lock(mu_);
   port_ = port;
-  done_.clear();
+  killed_.clear();
   left_.store(connections);
+  active_.store(connections > 0);
 }
 
-bool ResetPlan::take(const uint8_t* ip, uint32_t len) {
+ResetTake ResetPlan::take(const uint8_t* ip, uint32_t len) {
   std::lock_guard lock(mu_);
-  if (left_ <= 0) return false;
   FlowKey key;
-  if (!resettableFlow(ip, len, port_, &key)) return false;
-  if (std::find(done_.begin(), done_.end(), key) != done_.end()) return false;
-  done_.push_back(key);
+  if (!resettableFlow(ip, len, port_, &key)) return ResetTake::kPass;
+  if (std::find(killed_.begin(), killed_.end(), key) != killed_.end()) return ResetTake::kFollow;
+  if (left_ <= 0) return ResetTake::kPass;
+  killed_.push_back(key);
   left_.fetch_sub(1);
-  return true;
+  return ResetTake::kKill;
 }
 
 }  // namespace farlink::wanem

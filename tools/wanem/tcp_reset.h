@@ -30,22 +30,34 @@ bool resettableFlow(const uint8_t* ip, uint32_t len, uint16_t port, FlowKey* key
 // returns its length. The caller checked resettableFlow().
 uint32_t rewriteAsReset(uint8_t* ip);
 
-// Connections still to reset, shared by both directions of a link.
+// What the plan does with one segment.
+enum class ResetTake : uint8_t {
+  kPass,     // forward it unchanged
+  kKill,     // the first segment of a connection the plan kills now
+  kFollow,   // a later segment of a killed connection
+};
+
+// Connections to kill, shared by both directions of a link. A killed
+// connection stays dead, as behind a firewall that dropped its state: each
+// of its later segments (either direction) becomes a RST too. One RST is not
+// always enough: if it lands on a segment that follows a loss or repeats one
+// already delivered, its sequence number is not the receiver's next one and
+// the receiver ignores it (RFC 5961); the retransmission that fills the hole,
+// or the challenge ACK, becomes the RST that is accepted.
 class ResetPlan {
  public:
   void arm(int connections, uint16_t port);
-  // Whether the segment at `ip` is the one to replace now (and counts it):
-  // its connection matches, is not reset yet, and the plan has some left.
-  bool take(const uint8_t* ip, uint32_t len);
-  // Cheap check for the packet path: anything left to reset at all?
-  bool armed() const { return left_.load(std::memory_order_relaxed) > 0; }
+  ResetTake take(const uint8_t* ip, uint32_t len);
+  // Cheap check for the packet path: any connection to kill or killed?
+  bool armed() const { return active_.load(std::memory_order_relaxed); }
   int left() const { return left_.load(); }
 
  private:
   std::mutex mu_;
   std::atomic<int> left_{0};
+  std::atomic<bool> active_{false};
   uint16_t port_ = 0;
-  std::vector<FlowKey> done_;  // reset in this plan: their later segments pass
+  std::vector<FlowKey> killed_;  // by this plan; a new plan forgets them
 };
 
 }  // namespace farlink::wanem
