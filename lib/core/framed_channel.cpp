@@ -52,7 +52,9 @@ Result<Request> FramedChannel::irecv(void* data, size_t capacity, uint64_t tag) 
   auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv, weak_from_this(),
                                             static_cast<uint8_t*>(data), capacity, tag);
   matcher_.post(req);
+  recv_kick_ = true;
   kick(lk);
+  recv_kick_ = false;
   return Request(req);
 }
 

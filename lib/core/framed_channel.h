@@ -151,6 +151,10 @@ class FramedChannel : public ChannelImpl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool driving_ = false;
+  // Set while irecv drives its pass: posting a receive sends nothing, so a
+  // datapath may leave its re-armed receives for the next submission (the
+  // send or the wait that follows) instead of entering the kernel for them.
+  bool recv_kick_ = false;
   SendQueue sendq_;
   ReceiveMatcher matcher_;
   // One-sided operations: their payload queue, header-only control frames,

@@ -104,6 +104,7 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   const bool live = phase_ == Phase::kLive;
   if (flow_ && live && failed_.isOk() && flow_->due(now_)) pollFlow();
   if (live && failed_.isOk() && now_ >= next_liveness_) checkLiveness(now_);
+  const uint64_t sends_before = sends_prepared_;
   if (failed_.isOk() || ops_in_flight_ > 0) {
     uint64_t before = matcher_.generation();
     retryStalled();
@@ -114,6 +115,8 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
     finishFailure();
     return;
   }
+  const bool defer_rearms =
+      recv_kick_ && !progressed && sends_prepared_ == sends_before && failed_.isOk();
   lk.unlock();
   io_uring_cqe* cqe = nullptr;
   int rc;
@@ -122,7 +125,12 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   Deadline wake = std::min(deadline, next_liveness_);
   if (flow_ && live) wake = std::min(wake, flow_->nextWake());
   if (!live) wake = std::min(wake, resume_deadline_);
-  if (!block || progressed || wake <= now) {
+  if (defer_rearms) {
+    // A posted receive with nothing to send: its re-armed receives go in
+    // with the next submission, one io_uring_enter per ping-pong step
+    // fewer (the completions already queued are still reaped below).
+    rc = 0;
+  } else if (!block || progressed || wake <= now) {
     rc = io_uring_submit(&ring_);
   } else if (wake == Deadline::max()) {
     rc = io_uring_submit_and_wait(&ring_, 1);

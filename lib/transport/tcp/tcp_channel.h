@@ -166,6 +166,7 @@ class TcpChannel final : public FramedChannel {
   std::vector<std::unique_ptr<Lane>> lanes_;
   unsigned next_lane_ = 0;  // rotates which lane pulls chunks first
   int ops_in_flight_ = 0;   // lane SQEs, not counting the wake read
+  uint64_t sends_prepared_ = 0;  // sendmsg SQEs prepared, ever (submitSend)
   unsigned unsubmitted_ = 0;
   // Channel-wide pacing and in-flight cap; null when flow control is off.
   std::unique_ptr<TcpFlow> flow_;

@@ -144,6 +144,7 @@ void TcpChannel::submitSend(Lane& lane) {
   io_uring_prep_sendmsg(s, lane.fd.get(), &lane.mh, MSG_NOSIGNAL);
   io_uring_sqe_set_data64(s, opData(lane, kSendOp));
   ++ops_in_flight_;
+  ++sends_prepared_;
 }
 
 void TcpChannel::armRecv(Lane& lane) {
