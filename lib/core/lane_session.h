@@ -36,6 +36,8 @@ struct LaneSession {
   // Session resume (TCP lanes, kCapResume agreed by both ends).
   wire::SessionId session{};
   bool resumable = false;
+  // KEEPALIVE frames (TCP lanes, kCapKeepalive agreed by both ends).
+  bool keepalive = false;
   // Connecting side: where to reconnect. Accepting side: the listener's
   // table that routes reconnected lanes to this session.
   Uri reconnect;

@@ -187,9 +187,12 @@ Status ChannelOptions::validate() const {
   if (ring_depth < 8 || ring_depth > 32768)
     return bad("ring_depth must be 8..32768, got " + std::to_string(ring_depth));
   if (connect_timeout.count() <= 0) return bad("connect_timeout must be positive");
-  if (dead_peer_timeout.count() != 0 && dead_peer_timeout < std::chrono::seconds(1))
-    return bad("dead_peer_timeout must be 0 (derived from the RTT) or at least 1000 ms; TCP "
-               "keepalive counts in seconds");
+  // Below Linux's minimum RTO a peer would be called dead before the kernel
+  // retransmitted once.
+  if (dead_peer_timeout.count() != 0 && dead_peer_timeout < std::chrono::milliseconds(200))
+    return bad("dead_peer_timeout must be 0 (derived from the RTT) or at least 200 ms (TCP's "
+               "minimum retransmission timeout), got " + std::to_string(dead_peer_timeout.count()) +
+               " ms");
   if (resume_timeout.count() < 0) return bad("resume_timeout must be >= 0 (0 = off)");
   if (socket_buffer > (size_t{1} << 31)) return bad("socket_buffer must be < 2 GiB");
   if (flow == FlowMode::kFixed && flow_rate_bps == 0)

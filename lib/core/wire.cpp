@@ -160,7 +160,7 @@ Status decodeFrame(std::span<const uint8_t, kFrameHeaderSize> in, const FrameLim
                    FrameHeader* f) {
   const uint8_t* p = in.data();
   uint8_t type = p[0];
-  if (type < static_cast<uint8_t>(FrameType::kData) || type > static_cast<uint8_t>(FrameType::kResume))
+  if (type < static_cast<uint8_t>(FrameType::kData) || type > static_cast<uint8_t>(FrameType::kKeepalive))
     return bad("unknown frame type " + std::to_string(type));
   if (p[1] != 0 || get16(p + 2) != 0) return bad("frame flags/reserved bits are not zero");
   f->type = static_cast<FrameType>(type);
@@ -184,6 +184,9 @@ Status decodeFrame(std::span<const uint8_t, kFrameHeaderSize> in, const FrameLim
     case FrameType::kClose:
     case FrameType::kAck:
     case FrameType::kResume: return mustBeEmpty(true);
+    case FrameType::kKeepalive:
+      if (f->msg_seq != 0) return bad("KEEPALIVE frame carries fields it must not");
+      return mustBeEmpty(true);
     case FrameType::kRmaAck:
       if (f->tag > kMaxVerdict) return bad("unknown RMA verdict " + std::to_string(f->tag));
       return mustBeEmpty(false);

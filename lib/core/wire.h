@@ -5,7 +5,7 @@
 //   HELLO   client→server  68 bytes: magic "FLNK", u16 version, u16 reserved,
 //           u32 capabilities (bit 0 PSK, bit 1 UCX bootstrap, bit 2 TLS,
 //           bit 3 TLS required, bit 4 resume,
-//           bit 5 resuming), u16 lane_index, u16 lane_count,
+//           bit 5 resuming, bit 6 keepalive), u16 lane_index, u16 lane_count,
 //           u32 max_chunk, u8 session_id[16], u8 client_nonce[32]
 //   WELCOME server→client  82 + reason_len bytes: magic "FLNK", u16 version,
 //           u16 status, u32 capabilities, u32 max_chunk, u8 server_nonce[32],
@@ -19,6 +19,8 @@
 // inside TLS records.
 // With resume agreed (bit 4 in HELLO and WELCOME), ACK frames flow on every
 // lane and a reconnected lane (bit 5 in its HELLO) starts with RESUME.
+// With keepalive agreed (bit 6 in HELLO and WELCOME), KEEPALIVE frames may
+// appear between any two frames; the receiver discards them.
 // Then frames, each a 40-byte header and, for DATA, WRITE and READ_RESP,
 // chunk_len payload bytes:
 //   u8 type, u8 flags (0), u16 reserved (0), u32 chunk_len, u64 msg_seq,
@@ -54,12 +56,16 @@ inline constexpr uint32_t kCapTlsRequired = 1u << 3;
 // reconnects the live session it names instead of opening a new one.
 inline constexpr uint32_t kCapResume = 1u << 4;
 inline constexpr uint32_t kCapResuming = 1u << 5;
-inline constexpr uint32_t kKnownCaps =
-    kCapPsk | kCapUcx | kCapTls | kCapTlsRequired | kCapResume | kCapResuming;
+// TCP lanes (HELLO: offered; WELCOME: agreed): a side may send KEEPALIVE
+// frames on a quiet lane, so that its kernel sees the peer's kernel ACK them
+// (dead-peer detection at the scale of the lane's RTT).
+inline constexpr uint32_t kCapKeepalive = 1u << 6;
+inline constexpr uint32_t kKnownCaps = kCapPsk | kCapUcx | kCapTls | kCapTlsRequired |
+                                       kCapResume | kCapResuming | kCapKeepalive;
 // Bits that say how a lane is secured rather than which datapath it serves.
 inline constexpr uint32_t kSecurityCaps = kCapPsk | kCapTls | kCapTlsRequired;
-// Bits that do not pick a datapath (security and resume).
-inline constexpr uint32_t kSessionCaps = kSecurityCaps | kCapResume | kCapResuming;
+// Bits that do not pick a datapath (security, resume, keepalive).
+inline constexpr uint32_t kSessionCaps = kSecurityCaps | kCapResume | kCapResuming | kCapKeepalive;
 inline constexpr int kMaxLanes = 64;
 inline constexpr uint32_t kMinChunk = 4096;
 inline constexpr uint32_t kMaxChunk = 64u << 20;
@@ -143,6 +149,9 @@ enum class FrameType : uint8_t {
   // Session resume only (kCapResume agreed); neither is itself counted.
   kAck = 7,       // msg_seq = frames of this lane the sender has consumed so far
   kResume = 8,    // first frame on a reconnected lane; msg_seq as for kAck
+  // kCapKeepalive agreed only: a probe on a quiet lane, all fields 0. Never
+  // counted (not a message, not a frame ACK/RESUME count), discarded.
+  kKeepalive = 9,
 };
 inline constexpr uint64_t kMaxVerdict = 3;
 

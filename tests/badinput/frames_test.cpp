@@ -71,6 +71,10 @@ std::vector<BadFrame> badFrames() {
   f.offset = f.total_len;
   v.push_back(
       {"EmptyChunkPastLastChunk", encoded(f), 0, StatusCode::kProtocolError, 64 * wire::kMinChunk});
+  // The raw peer's HELLO did not offer bit 6: a KEEPALIVE is not its to send.
+  wire::FrameHeader k;
+  k.type = wire::FrameType::kKeepalive;
+  v.push_back({"KeepaliveNotAgreed", encoded(k), 0, StatusCode::kProtocolError});
   return v;
 }
 

@@ -52,6 +52,9 @@ void frames(const fs::path& dir) {
     f.push_back(static_cast<uint8_t>(type));
     put(dir, name, f.data(), f.size());
   }
+  auto k = frame(wire::FrameType::kKeepalive, 0, 0, 0, 0, 0);
+  k.push_back(3);
+  put(dir, "keepalive", k.data(), k.size());
 }
 
 void handshakes(const fs::path& dir) {

@@ -122,7 +122,7 @@ TEST(WireFrame, RejectsCloseWithPayloadLength) {
 }
 
 TEST(WireFrame, RejectsUnknownTypes) {
-  const int first_unknown = static_cast<int>(FrameType::kResume) + 1;
+  const int first_unknown = static_cast<int>(FrameType::kKeepalive) + 1;
   for (int t : {0, first_unknown, first_unknown + 1, 0x7f, 0x80, 0xff}) {
     Bytes b = encode(sample());
     b[0] = static_cast<uint8_t>(t);
@@ -294,6 +294,25 @@ TEST(WireFrame, ResumeFramesCarryOnlyACount) {
       EXPECT_EQ(decode(encode(bad), &out).code(), StatusCode::kProtocolError)
           << "type " << int(t) << " field " << field;
     }
+  }
+}
+
+// KEEPALIVE (keepalive agreed) is a bare header: every field must be 0, so
+// that it can never be mistaken for, or smuggle, anything the receiver counts.
+TEST(WireFrame, KeepaliveCarriesNothing) {
+  FrameHeader in;
+  in.type = FrameType::kKeepalive;
+  FrameHeader out;
+  ASSERT_TRUE(decode(encode(in), &out).isOk());
+  EXPECT_EQ(out.type, FrameType::kKeepalive);
+  for (int field = 0; field < 5; ++field) {
+    FrameHeader bad = in;
+    if (field == 0) bad.chunk_len = 1;
+    if (field == 1) bad.msg_seq = 1;
+    if (field == 2) bad.tag = 1;
+    if (field == 3) bad.offset = 1;
+    if (field == 4) bad.total_len = 1;
+    EXPECT_EQ(decode(encode(bad), &out).code(), StatusCode::kProtocolError) << "field " << field;
   }
 }
 

@@ -34,6 +34,10 @@ const std::string& farlink() {
   static const std::string bin = envOr("FARLINK_BIN", "farlink");
   return bin;
 }
+const std::string& livenessPeer() {
+  static const std::string bin = envOr("LIVENESS_PEER_BIN", "liveness-peer");
+  return bin;
+}
 
 // A link that exists for one test: a name unique to this run, brought up as
 // a daemon, always torn down (also when an assertion fails).
@@ -194,8 +198,12 @@ TEST(Wanem, FarlinkPerfSurvivesATwoSecondBlackout) {
   // ~26 MB at 100 Mbit/s takes about 2 s, so the blackout starts mid-transfer.
   Link link({"--delay", "5ms", "--rate", "100mbit"});
   ASSERT_TRUE(link.up()) << link.upOutput();
+  // The derived dead-peer bound at this RTT is 6 x 210 ms: riding out a
+  // longer blackout is what an explicit bound is for.
+  setenv("FARLINK_DEAD_PEER_MS", "5000", 1);
   Outcome o = perfAcross(link, {"--size", "64K", "-n", "400", "--lanes", "2"}, {"blackout", "2s"},
                          milliseconds(700));
+  unsetenv("FARLINK_DEAD_PEER_MS");
   EXPECT_EQ(o.code, 0) << o.out;
   auto s = link.stats();
   EXPECT_GT(counter(s, "a2b", "dropped_blackout"), 0u) << s.dump(2);
@@ -260,6 +268,78 @@ TEST(Wanem, SilentPeerIsReportedAfterTheDeadPeerTimeout) {
   // Reported well before the blackout ends (the bound is loose: it is a
   // behaviour, not a speed, that is under test).
   EXPECT_LT(secs, 30.0) << o.out;
+}
+
+int64_t steadyMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// A channel on which both ends wait in a receive (nothing in flight: only
+// KEEPALIVE frames tell whether the peer is there) and whose link goes dark:
+// both ends report the peer dead within the bound derived from the RTT (6
+// RTOs, an RTO being RTT + 200 ms on Linux, plus up to one RTO of quiet
+// before the probe), with no FARLINK_DEAD_PEER_MS. Prints the detection
+// time in RTTs. The upper bound asserted is loose (a behaviour, not a
+// speed): far under the old 10 s floor.
+TEST(Wanem, QuietChannelOverABlackoutIsReportedWithinTheDerivedBound) {
+  unsetenv("FARLINK_DEAD_PEER_MS");
+  for (int delay_ms : {10, 50}) {
+    Link link({"--delay", std::to_string(delay_ms) + "ms"});
+    ASSERT_TRUE(link.up()) << link.upOutput();
+    std::string port = std::to_string(27400 + getpid() % 2000);
+    Process server(link.exec('b', {livenessPeer(), "serve", "10.99.0.2", port, "quiet"}));
+    ASSERT_TRUE(server.waitForOutput("listening", seconds(10))) << server.output();
+    Process client(link.exec('a', {livenessPeer(), "connect", "10.99.0.2", port, "quiet"}));
+    ASSERT_TRUE(client.waitForOutput("ready", seconds(10))) << client.output();
+    ASSERT_TRUE(server.waitForOutput("ready", seconds(10))) << server.output();
+    std::this_thread::sleep_for(milliseconds(1500));  // quiet, probes answered
+    ASSERT_EQ(link.ctl({"blackout", "30s"}).code, 0);
+    int64_t dark_ms = steadyMs();
+    const double rtt_ms = 2.0 * delay_ms;
+    const double rto_ms = rtt_ms + 200;
+    for (auto* p : {&client, &server}) {
+      Outcome o = p->wait(seconds(25));
+      const char* who = p == &client ? "client" : "server";
+      EXPECT_FALSE(o.timed_out) << who << ": " << o.out;
+      EXPECT_EQ(o.code, 3) << who << ": " << o.out;
+      EXPECT_NE(o.out.find("stopped answering"), std::string::npos) << who << ": " << o.out;
+      EXPECT_NE(o.out.find(p == &client ? "10.99.0.2" : "10.99.0.1"), std::string::npos) << o.out;
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(o.out, m, std::regex("dead at_ms=([0-9]+)"))) << o.out;
+      double took = double(std::stoll(m[1]) - dark_ms);
+      std::printf("%s, link RTT %.0f ms: peer reported dead %.0f ms after the blackout began "
+                  "= %.1f RTT = %.1f RTO (bound 6 RTO + up to 1 RTO of quiet)\n",
+                  who, rtt_ms, took, took / rtt_ms, took / rto_ms);
+      EXPECT_GT(took, 0.0) << o.out;
+      EXPECT_LT(took, 6000.0) << o.out;
+    }
+  }
+}
+
+// A peer application that stops reading for several times the dead-peer
+// bound while the sender has far more queued than the windows hold: the
+// window closes, the peer's kernel answers the zero-window probes, and
+// the sender waits instead of calling the peer dead. Then every byte
+// arrives and is checked.
+TEST(Wanem, SlowReaderIsNotTakenForDead) {
+  unsetenv("FARLINK_DEAD_PEER_MS");
+  // RTT 50 ms: the bound is 6 x 250 ms = 1.5 s; the reader sleeps 8 s.
+  Link link({"--delay", "25ms", "--rate", "200mbit"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  std::string port = std::to_string(27400 + getpid() % 2000);
+  const std::string bytes = std::to_string(96u << 20);
+  Process server(link.exec('b', {livenessPeer(), "serve", "10.99.0.2", port, "sleep", "8", bytes}));
+  ASSERT_TRUE(server.waitForOutput("listening", seconds(10))) << server.output();
+  Process client(link.exec('a', {livenessPeer(), "connect", "10.99.0.2", port, "flood", "0", bytes}));
+  Outcome c = client.wait(seconds(60));
+  Outcome s = server.wait(seconds(30));
+  std::printf("client: %s\nserver: %s\n", c.out.c_str(), s.out.c_str());
+  EXPECT_EQ(c.code, 0) << c.out;
+  EXPECT_EQ(c.out.find("stopped answering"), std::string::npos) << c.out;
+  EXPECT_EQ(s.code, 0) << s.out;
+  EXPECT_NE(s.out.find("received " + bytes + " bytes"), std::string::npos) << s.out;
 }
 
 // The channel's own flow control (FARLINK_FLOW=model) on a long lossy

@@ -147,9 +147,13 @@ void ServerHandshake::onHello() {
   // Only TCP lanes resume; a bootstrap for another datapath never does.
   const bool use_resume =
       offers_resume && config_->resume && (hello_.capabilities & wire::kCapUcx) == 0;
+  // Every TCP lane that offers it gets keepalive: it costs the listener nothing.
+  const bool use_keepalive = (hello_.capabilities & wire::kCapKeepalive) != 0 &&
+                             (hello_.capabilities & wire::kCapUcx) == 0;
   wire::Welcome w;
   w.capabilities = (server_psk ? wire::kCapPsk : 0) | (use_tls_ ? wire::kCapTls : 0) |
-                   (use_resume ? wire::kCapResume : 0);
+                   (use_resume ? wire::kCapResume : 0) |
+                   (use_keepalive ? wire::kCapKeepalive : 0);
   w.max_chunk = config_->max_chunk;
   w.nonce = nonce_;
   if (server_psk)
@@ -282,6 +286,12 @@ void ClientHandshake::onWelcome() {
   if (resume_agreed && (config_->capabilities & wire::kCapResume) == 0) {
     fail(Status(StatusCode::kProtocolError,
                 "peer " + peer_ + " turned on session resume, which this side did not offer"));
+    return;
+  }
+  if ((welcome_.capabilities & wire::kCapKeepalive) != 0 &&
+      (config_->capabilities & wire::kCapKeepalive) == 0) {
+    fail(Status(StatusCode::kProtocolError,
+                "peer " + peer_ + " turned on keepalive frames, which this side did not offer"));
     return;
   }
   if (!resume_agreed && (config_->capabilities & wire::kCapResuming) != 0) {

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "transport/tcp/socket_util.h"
@@ -18,11 +19,22 @@ uint32_t socketRttUs(int fd) {
   return ti.tcpi_rtt;
 }
 
-bool ackSilent(int fd, std::chrono::milliseconds limit) {
+std::optional<LanePulse> readPulse(int fd) {
   tcp_info ti{};
   socklen_t len = sizeof ti;
-  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return false;
-  return ti.tcpi_unacked > 0 && ti.tcpi_last_ack_recv > limit.count();
+  if (::getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0) return std::nullopt;
+  LanePulse p;
+  p.rtt_us = ti.tcpi_rtt;
+  p.rttvar_us = ti.tcpi_rttvar;
+  p.unacked = ti.tcpi_unacked;
+  p.since_send_ms = ti.tcpi_last_data_sent;
+  p.since_recv_ms = ti.tcpi_last_data_recv;
+  p.since_ack_ms = ti.tcpi_last_ack_recv;
+  // Kernels before 4.6 do not report it: then a probe may queue behind a
+  // closed window, which is harmless (it is not in flight).
+  if (offsetof(tcp_info, tcpi_notsent_bytes) + sizeof ti.tcpi_notsent_bytes <= len)
+    p.notsent_bytes = ti.tcpi_notsent_bytes;
+  return p;
 }
 
 void readPathInfo(int fd, LaneStats* stats) {

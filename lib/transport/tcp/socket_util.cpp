@@ -170,12 +170,13 @@ Status tuneLane(int fd, const ChannelOptions& o, const std::string& peer) {
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof sz);
   }
-  // A quiet lane whose peer goes silent: keepalive probes (after a third of
-  // the timeout, then three of them), answered by the peer's kernel. Busy
-  // lanes are watched by the channel (TcpChannel::checkLiveness), not by
-  // TCP_USER_TIMEOUT, which also fires on a peer that is merely slow to
-  // read (a closed window), and that peer is alive.
-  auto timeout = deadPeerTimeout(o, socketRttUs(fd));
+  // While a thread drives the channel, TcpChannel::checkLiveness watches
+  // every lane at the scale of its RTT (KEEPALIVE frames on quiet lanes).
+  // Kernel keepalive (after a third of the timeout, then three probes,
+  // answered by the peer's kernel) is the backstop for a lane nobody
+  // drives; it counts in seconds. Not TCP_USER_TIMEOUT: that also fires on
+  // a peer that is merely slow to read (a closed window), and it is alive.
+  auto timeout = keepaliveBackstop(o, socketRttUs(fd));
   int secs = static_cast<int>(std::max<int64_t>(3, timeout.count() / 1000));
   int idle = std::max(1, secs / 3), intvl = std::max(1, (secs - idle) / 3), cnt = 3;
   if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) != 0 ||
@@ -186,7 +187,7 @@ Status tuneLane(int fd, const ChannelOptions& o, const std::string& peer) {
   return Status();
 }
 
-std::chrono::milliseconds deadPeerTimeout(const ChannelOptions& o, uint32_t rtt_us) {
+std::chrono::milliseconds keepaliveBackstop(const ChannelOptions& o, uint32_t rtt_us) {
   if (o.dead_peer_timeout.count() > 0) return o.dead_peer_timeout;
   auto derived = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::microseconds(
       uint64_t{rtt_us} * 50));

@@ -4,10 +4,12 @@
 
 #include <sys/socket.h>
 
+#include <optional>
 #include <string>
 
 #include "core/channel_impl.h"
 #include "core/unique_fd.h"
+#include "transport/tcp/liveness.h"
 
 namespace farlink::tcp {
 
@@ -25,14 +27,14 @@ std::string peerName(int fd);  // "10.0.0.2:51234"
 Status setNonBlocking(int fd, bool on);
 // TCP_NODELAY, buffer sizes, dead-peer detection: options every lane gets.
 Status tuneLane(int fd, const ChannelOptions& options, const std::string& peer);
-// The dead-peer timeout a lane uses: options.dead_peer_timeout, or derived
-// from `rtt_us` (see ChannelOptions).
-std::chrono::milliseconds deadPeerTimeout(const ChannelOptions& options, uint32_t rtt_us);
+// The kernel keepalive's timeout on a lane, the backstop for lanes no
+// thread drives (a driven lane is watched at RTT scale, see liveness.h):
+// options.dead_peer_timeout, or max(10 s, 50 x rtt_us).
+std::chrono::milliseconds keepaliveBackstop(const ChannelOptions& options, uint32_t rtt_us);
 // The kernel's smoothed RTT of a connected socket in microseconds (0: unknown).
 uint32_t socketRttUs(int fd);
-// True when the socket has data in flight and no ACK arrived for `limit`
-// (a window probe's ACK counts: a slow reader is not silent).
-bool ackSilent(int fd, std::chrono::milliseconds limit);
+// What TCP_INFO says about the lane's liveness; nullopt if the socket is gone.
+std::optional<LanePulse> readPulse(int fd);
 
 // Fills the path fields of `stats` (RTT, delivery and pacing rate, window,
 // retransmits, congestion control) from the kernel's TCP_INFO; leaves them

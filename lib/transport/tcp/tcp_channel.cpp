@@ -58,7 +58,6 @@ Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
   auto flow = TcpFlow::create(ch->setup_.options, fds, ch->setup_.local_chunk);
   if (!flow) return flow.status();
   ch->flow_ = std::move(*flow);
-  ch->dead_after_ = deadPeerTimeout(ch->setup_.options, socketRttUs(fds.front()));
   // Session resume: agreed in the handshake and on here (both ends offered it).
   ch->resume_ = ch->setup_.resumable && ch->setup_.options.resume_timeout.count() > 0;
   if (ch->resume_) {
@@ -66,7 +65,7 @@ Result<std::shared_ptr<TcpChannel>> TcpChannel::create(Setup setup) {
     if (ch->setup_.hub)
       ch->setup_.hub->add(ch->setup_.session, ch->mailbox_, static_cast<int>(ch->lanes_.size()));
   }
-  ch->next_liveness_ = Clock::now() + ch->dead_after_ / 4;
+  ch->checkLiveness(Clock::now());  // bounds for early errors; schedules the first look
   return ch;
 }
 
@@ -164,9 +163,27 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
 }
 
 void TcpChannel::checkLiveness(Clock::time_point now) {
-  next_liveness_ = now + dead_after_ / 4;
-  for (auto& l : lanes_)
-    if (ackSilent(l->fd.get(), dead_after_)) return lost(silentPeer(*l));
+  std::chrono::milliseconds step = std::chrono::seconds(1);
+  for (auto& l : lanes_) {
+    std::optional<LanePulse> p = readPulse(l->fd.get());
+    if (!p) continue;  // the lane's own ops report a broken socket
+    l->rtt_us = p->rtt_us;
+    l->silence_bound = silenceBound(setup_.options, *p);
+    step = std::min(step, checkInterval(l->silence_bound));
+    switch (judge(*p, l->silence_bound, now, &l->watch)) {
+      case Pulse::kDead:
+        next_liveness_ = now + step;
+        return lost(silentPeer(*l));
+      case Pulse::kProbe:
+        // Only to a peer that agreed to KEEPALIVE; else kernel keepalive
+        // (the backstop) is all a quiet lane has.
+        l->keepalive_due = setup_.keepalive && !l->close_frame_sent;
+        break;
+      case Pulse::kAlive:
+        break;
+    }
+  }
+  next_liveness_ = now + step;
 }
 
 void TcpChannel::pollFlow() {

@@ -22,6 +22,7 @@
 #include "core/unique_fd.h"
 #include "core/wire.h"
 #include "transport/tcp/lane_session.h"
+#include "transport/tcp/liveness.h"
 #include "transport/tcp/resume.h"
 #include "transport/tcp/tcp_flow.h"
 #include "transport/tcp/tls_lane.h"
@@ -86,6 +87,12 @@ struct Lane {
   bool resume_frame_due = false;  // a reconnected lane says RESUME first
   bool awaiting_resume = false;   // the peer's RESUME has not arrived yet
 
+  // --- liveness (TcpChannel::checkLiveness, see liveness.h) ---
+  LivenessWatch watch;
+  std::chrono::milliseconds silence_bound{0};  // as of the last look
+  uint32_t rtt_us = 0;                         // as of the last look
+  bool keepalive_due = false;  // send a KEEPALIVE with the next batch
+
   // --- TLS (tcp_tls_path.cpp); null: a plaintext lane ---
   std::shared_ptr<TlsLane> tls;
   std::vector<uint8_t> sealed;           // records of the sendmsg in flight
@@ -120,8 +127,9 @@ class TcpChannel final : public FramedChannel {
   void onSent(Lane& lane, int res);
   void onReceived(Lane& lane, int res);
   Status silentPeer(const Lane& lane) const;
-  // Fails the channel when a lane's data has gone unacknowledged for the
-  // dead-peer timeout; runs every quarter of it while a caller drives.
+  // While a caller drives: looks at every lane (liveness.h), queues a
+  // KEEPALIVE on quiet ones and loses the lanes when one's bytes went
+  // unacknowledged for its bound; schedules the next look.
   void checkLiveness(Clock::time_point now);
   void parse(Lane& lane);
   bool routeCurrent(Lane& lane);
@@ -172,7 +180,6 @@ class TcpChannel final : public FramedChannel {
   std::unique_ptr<TcpFlow> flow_;
   flow::FlowTime now_{};  // this driver pass's time, for flow decisions
   void pollFlow();
-  std::chrono::milliseconds dead_after_{0};
   Clock::time_point next_liveness_{};
 
   // Session resume: kLive (lanes up), kDraining (lanes shut down, kernel ops

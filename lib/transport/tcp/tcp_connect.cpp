@@ -29,6 +29,7 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
                               static_cast<uint16_t>(lane_count), capabilities, {}, {}};
   randomBytes(cfg.session.data(), cfg.session.size());
   if (capabilities == 0 && o.resume_timeout.count() > 0) cfg.capabilities |= wire::kCapResume;
+  if (capabilities == 0) cfg.capabilities |= wire::kCapKeepalive;
   if (resume_session != nullptr) {
     cfg.session = *resume_session;
     cfg.capabilities |= wire::kCapResume | wire::kCapResuming;
@@ -85,7 +86,11 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
   setup.session = cfg.session;
   setup.reconnect = uri;
   setup.resumable = (hs[0]->peerCapabilities() & wire::kCapResume) != 0;
+  setup.keepalive = (hs[0]->peerCapabilities() & wire::kCapKeepalive) != 0;
   for (auto& h : hs) {
+    if (((h->peerCapabilities() & wire::kCapKeepalive) != 0) != setup.keepalive)
+      return Status(StatusCode::kProtocolError,
+                    "peer " + peer + " agreed to keepalive frames on some lanes only");
     if (((h->peerCapabilities() & wire::kCapResume) != 0) != setup.resumable)
       return Status(StatusCode::kProtocolError,
                     "peer " + peer + " agreed to session resume on some lanes only");

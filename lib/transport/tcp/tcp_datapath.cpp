@@ -124,6 +124,11 @@ void TcpChannel::armSend(Lane& lane) {
     keep({wire::FrameType::kClose, 0, sendq_.messagesPushed(), 0, 0, 0}, nullptr, nullptr, nullptr);
     lane.close_in_batch = true;
   }
+  // A quiet lane's probe: any other frame in this batch probes as well.
+  if (std::exchange(lane.keepalive_due, false) && nio == 0) {
+    addHeader({wire::FrameType::kKeepalive, 0, 0, 0, 0, 0});  // never kept or counted
+    noteProbe(Clock::now(), &lane.watch);
+  }
   if (nio == 0) return;
   lane.mh = msghdr{};
   lane.mh.msg_iov = lane.iov.data();
@@ -249,11 +254,16 @@ void TcpChannel::onSent(Lane& lane, int res) {
 }
 
 Status TcpChannel::silentPeer(const Lane& lane) const {
-  auto t = dead_after_;
+  std::string bound = std::to_string(lane.silence_bound.count()) + " ms";
+  if (setup_.options.dead_peer_timeout.count() > 0)
+    bound += " (FARLINK_DEAD_PEER_MS)";
+  else
+    bound += " (" + std::to_string(kDeadRtos) + " retransmission timeouts at the lane's RTT of " +
+             std::to_string((lane.rtt_us + 500) / 1000) + " ms; FARLINK_DEAD_PEER_MS overrides it)";
   return Status(StatusCode::kPeerClosed,
                 "peer " + setup_.peer + " stopped answering on lane " + std::to_string(lane.index) +
-                    ": nothing acknowledged for " + std::to_string(t.count()) +
-                    " ms (its host is down or the link is cut; FARLINK_DEAD_PEER_MS sets how long to wait)");
+                    ": nothing acknowledged for " + bound +
+                    "; its host is down or the link is cut");
 }
 
 void TcpChannel::onReceived(Lane& lane, int res) {
@@ -335,6 +345,15 @@ void TcpChannel::parse(Lane& lane) {
         return fail(Status(StatusCode::kProtocolError, "peer " + setup_.peer +
                                                            " sent a frame after CLOSE on lane " +
                                                            std::to_string(lane.index)));
+      // Before the resume check: a probe may arrive in any receive state, and
+      // it is not one of the frames ACK and RESUME count.
+      if (lane.cur.type == wire::FrameType::kKeepalive) {
+        if (!setup_.keepalive)
+          return fail(Status(StatusCode::kProtocolError,
+                             "peer " + setup_.peer + " sent a KEEPALIVE frame on lane " +
+                                 std::to_string(lane.index) + " without agreeing to them"));
+        continue;
+      }
       if (lane.cur.type == wire::FrameType::kAck || lane.cur.type == wire::FrameType::kResume ||
           lane.awaiting_resume) {
         onResumeCount(lane);  // also refuses any other frame before RESUME

@@ -248,6 +248,8 @@ class TcpListener final : public ListenerImpl {
     setup.resumable = hub_ && (s.first.capabilities & wire::kCapResume) != 0 &&
                       (s.first.capabilities & wire::kCapUcx) == 0;
     if (setup.resumable) setup.hub = hub_;
+    setup.keepalive = (s.first.capabilities & wire::kCapKeepalive) != 0 &&
+                      (s.first.capabilities & wire::kCapUcx) == 0;
     return setup;
   }
 

@@ -97,6 +97,8 @@ void TcpChannel::installLanes(LaneSession s) {
     l.batch.clear();
     l.retained_in_batch = 0;
     l.close_in_batch = false;
+    l.watch = LivenessWatch{};  // a new socket: its own RTT and ACK clock
+    l.keepalive_due = false;
     l.resume_frame_due = true;
     l.awaiting_resume = true;
     l.stats.up = true;
@@ -108,7 +110,7 @@ void TcpChannel::installLanes(LaneSession s) {
     if (!flow) return fail(flow.status());
     flow_ = std::move(*flow);
   }
-  next_liveness_ = Clock::now() + dead_after_ / 4;
+  next_liveness_ = Clock::now();  // the next driver pass looks at the new lanes
   phase_ = Phase::kLive;
   ++resumes_;
 }
