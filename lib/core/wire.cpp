@@ -55,8 +55,10 @@ Status decodeHello(std::span<const uint8_t, kHelloSize> in, Hello* h) {
   h->max_chunk = get32(p + 16);
   std::memcpy(h->session.data(), p + 20, 16);
   std::memcpy(h->nonce.data(), p + 36, 32);
-  if ((h->capabilities & ~kKnownCaps) != 0)
-    return bad("HELLO has unknown capability bits 0x" + std::to_string(h->capabilities));
+  // Offers this version does not know are dropped, never agreed: a newer
+  // client still talks to this listener, without what it added. (A WELCOME
+  // may only agree to what was offered, so there unknown bits are an error.)
+  h->capabilities &= kKnownCaps;
   if (h->lane_count == 0 || h->lane_count > kMaxLanes)
     return bad("HELLO lane_count " + std::to_string(h->lane_count) + " not in 1.." +
                std::to_string(kMaxLanes));
