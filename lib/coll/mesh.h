@@ -85,6 +85,7 @@ class Mesh {
   void acceptLoop();
   Result<std::shared_ptr<Channel>> channel(int peer);
   Status failure(const PeerOp& op, const Status& s, const std::string& what);
+  std::string stalled(const std::vector<PeerOp>& ops, size_t pending, const PeerOp& first);
 
   std::unique_ptr<Listener> listener_;
   const int rank_;
