@@ -152,6 +152,11 @@ Result<CommunicatorOptions> CommunicatorOptions::fromEnvironment() {
   auto lanes = envInt("FARLINK_COLL_LANES", false, o.cross_site_lanes);
   if (!lanes) return lanes.status();
   o.cross_site_lanes = int(lanes.value());
+  auto overlap = envInt("FARLINK_COLL_GATHER_OVERLAP", false, o.gather_overlap ? 1 : 0);
+  if (!overlap) return overlap.status();
+  if (overlap.value() != 0 && overlap.value() != 1)
+    return Status(StatusCode::kInvalidArgument, "FARLINK_COLL_GATHER_OVERLAP must be 0 or 1");
+  o.gather_overlap = overlap.value() == 1;
   if (const char* s = std::getenv("FARLINK_COLL_ALGO"); s && *s) {
     std::string a = s;
     if (a == "auto")

@@ -11,8 +11,9 @@
 //   3. each site allgathers every other region with its adapter (a rank's
 //      received segments tile its block of that region exactly).
 // Step 2 needs only the rank's own block, so it is posted before step 1
-// and, for large blocks, a second thread drives it while the adapter runs
-// (waitAllWhile).
+// and, for large blocks with CommunicatorOptions::gather_overlap, a second
+// thread drives it while the adapter runs (waitAllWhile); else it is driven
+// after step 1.
 // When sites are not runs of consecutive ranks the work happens in a
 // site-major staging buffer, copied to world order at the end.
 #include <array>
@@ -145,9 +146,10 @@ Status hierarchicalAllgather(CommunicatorImpl& c, OpContext& ctx, const void* se
     ctx.mesh.abort(s);  // receives already posted target our buffers
     return s;
   }
-  // Step 1 while step 2 moves (when there is enough to move).
+  // Step 1 while step 2 moves (when enabled and there is enough to move).
   const std::vector<size_t> own(size_t(local), count);
-  const bool overlap = kGatherOverlap && size_t(nsites - 1) * count * es >= kOverlapMinBytes;
+  const bool overlap =
+      c.options.gather_overlap && size_t(nsites - 1) * count * es >= kOverlapMinBytes;
   if (Status s = waitAllWhile(
           ctx.mesh, x.ops, ctx.deadline, ctx.what,
           [&] { return c.adapter->allgather(mine, work + region[size_t(c.site)] * es, own, t); },

@@ -9,9 +9,11 @@
 //      — header then payload. Every rank sends about 1/L of each other region
 //      and receives recv_count elements from each other site: every NIC
 //      carries a share and each partial crosses the long link once;
-//   2. the adapter reduce-scatters our own region (one block per rank) while
-//      a second thread drives step 1's transfers (waitAllWhile; for large
-//      blocks only: on small ones the thread costs more than it saves);
+//   2. the adapter reduce-scatters our own region (one block per rank);
+//      with CommunicatorOptions::gather_overlap a second thread drives step
+//      1's transfers meanwhile (waitAllWhile; for large blocks only: on
+//      small ones the thread costs more than it saves), else they are
+//      driven afterwards;
 //   3. each rank reduces its block's partials in site order — site 0's,
 //      then site 1's, ... — whichever site it belongs to, so a block's
 //      result depends only on the sites' partials, never on which site or
@@ -202,11 +204,12 @@ Status ReduceScatter::run(const void* send, void* recv) {
     ctx_.mesh.abort(posted);  // posted receives target our buffers
     return posted;
   }
-  // Step 2 while step 1's partials travel (when there is enough to move).
+  // Step 2 while step 1's partials travel (when enabled and there is enough to move).
   auto& own = part_[size_t(c_.site)];
   own.resize(count_ * es_);
   const std::vector<size_t> counts(size_t(local_), count_);
-  const bool overlap = kGatherOverlap && size_t(nsites_ - 1) * count_ * es_ >= kOverlapMinBytes;
+  const bool overlap =
+      c_.options.gather_overlap && size_t(nsites_ - 1) * count_ * es_ >= kOverlapMinBytes;
   if (Status s = waitAllWhile(
           ctx_.mesh, ops_, ctx_.deadline, ctx_.what,
           [&] {

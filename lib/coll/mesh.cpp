@@ -182,6 +182,27 @@ Status Mesh::failure(const PeerOp& op, const Status& s, const std::string& what)
   return why;
 }
 
+// What a timed-out wait still lacked and what the channel of the first such
+// operation moved so far, so that a stall can be told from a slow link.
+std::string Mesh::stalled(const std::vector<PeerOp>& ops, size_t pending, const PeerOp& first) {
+  size_t sends = 0;
+  for (const auto& op : ops)
+    if (!op.req.done() && op.is_send) ++sends;
+  std::string s = std::to_string(pending) + " of " + std::to_string(ops.size()) +
+                  " operations pending (" + std::to_string(sends) + " sends); this " +
+                  (first.is_send ? "send of " : "receive of ") + std::to_string(first.expect) +
+                  " bytes";
+  auto c = channel(first.peer);
+  if (!c) return s;
+  const ChannelStats st = c.value()->stats();
+  int up = 0;
+  for (const auto& l : st.lane) up += l.up ? 1 : 0;
+  return s + "; the channel to " + name(first.peer) + " moved " + std::to_string(st.bytes_sent) +
+         " bytes out and " + std::to_string(st.bytes_received) + " in (" +
+         std::to_string(st.unexpected_bytes) + " buffered for receives not posted yet), " +
+         std::to_string(up) + " of " + std::to_string(st.lanes) + " lanes up";
+}
+
 Status Mesh::waitAll(std::vector<PeerOp>& ops, Deadline deadline, const std::string& what) {
   while (true) {
     PeerOp* first = nullptr;
@@ -208,7 +229,8 @@ Status Mesh::waitAll(std::vector<PeerOp>& ops, Deadline deadline, const std::str
     if (Clock::now() >= deadline)
       return failure(*first,
                      Status(StatusCode::kTimedOut,
-                            "no progress before the collective timeout (FARLINK_COLL_TIMEOUT_MS)"),
+                            "not finished before the collective timeout (FARLINK_COLL_TIMEOUT_MS); " +
+                                stalled(ops, pending, *first)),
                      what);
     // One pending op: sleep in its channel. Several: visit each briefly, so
     // that every channel involved keeps moving bytes.

@@ -85,6 +85,7 @@ class Mesh {
   void acceptLoop();
   Result<std::shared_ptr<Channel>> channel(int peer);
   Status failure(const PeerOp& op, const Status& s, const std::string& what);
+  std::string stalled(const std::vector<PeerOp>& ops, size_t pending, const PeerOp& first);
 
   std::unique_ptr<Listener> listener_;
   const int rank_;
@@ -113,13 +114,12 @@ Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
 // overlap costs more than it saves: on loopback (4 ranks in 2 sites, 2 busy
 // cores) a 1 KiB-256 KiB allgather took 1.5-3x as long with the thread, and
 // now and then several ms while the thread waited for a core.
+// The hierarchical allgather and reduce-scatter overlap only when
+// CommunicatorOptions::gather_overlap is set: once (1 run in over a
+// thousand, 1+2+2 sites, load 8) a reduce-scatter through the overlap
+// thread stopped moving bytes between two sites until the collective
+// timeout; neither a review nor some 100,000 overlapped collectives under
+// load brought it back. Off, the adapter call runs first, then the transfer.
 inline constexpr size_t kOverlapMinBytes = size_t{1} << 20;
-// Whether the hierarchical allgather and reduce-scatter use that overlap at
-// all. Off: once (1 run in over a thousand, 1+2+2 sites, load 8) a
-// reduce-scatter through the overlap thread stopped moving bytes between two
-// sites until the collective timeout, and 450+ runs under heavier load did
-// not bring it back. Until that is understood these opt-in forms run the
-// adapter call first, then the cross-site transfer: slower, never stuck.
-inline constexpr bool kGatherOverlap = false;
 
 }  // namespace farlink::coll

@@ -21,7 +21,8 @@ constexpr const char* kVars[] = {"RANK",
                                  "FARLINK_SITE",
                                  "FARLINK_RANK_BASE",
                                  "OMPI_COMM_WORLD_RANK",
-                                 "OMPI_COMM_WORLD_SIZE"};
+                                 "OMPI_COMM_WORLD_SIZE",
+                                 "FARLINK_COLL_GATHER_OVERLAP"};
 
 class BootstrapEnv : public ::testing::Test {
  protected:
@@ -114,6 +115,28 @@ TEST_F(BootstrapEnv, MissingMasterAddrSaysHowToForwardIt) {
   auto o = CommunicatorOptions::fromEnvironment();
   ASSERT_FALSE(o);
   EXPECT_NE(o.status().message().find("-x MASTER_ADDR"), std::string::npos);
+}
+
+TEST_F(BootstrapEnv, GatherOverlapIsOptIn) {
+  ::setenv("RANK", "0", 1);
+  ::setenv("WORLD_SIZE", "2", 1);
+  auto o = CommunicatorOptions::fromEnvironment();
+  ASSERT_TRUE(o) << o.status().toString();
+  EXPECT_FALSE(o->gather_overlap);
+  ::setenv("FARLINK_COLL_GATHER_OVERLAP", "1", 1);
+  o = CommunicatorOptions::fromEnvironment();
+  ASSERT_TRUE(o) << o.status().toString();
+  EXPECT_TRUE(o->gather_overlap);
+  ::setenv("FARLINK_COLL_GATHER_OVERLAP", "yes", 1);
+  o = CommunicatorOptions::fromEnvironment();
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.status().message().find("FARLINK_COLL_GATHER_OVERLAP"), std::string::npos)
+      << o.status().message();
+  ::setenv("FARLINK_COLL_GATHER_OVERLAP", "2", 1);
+  o = CommunicatorOptions::fromEnvironment();
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.status().message().find("must be 0 or 1"), std::string::npos)
+      << o.status().message();
 }
 
 }  // namespace

@@ -25,6 +25,7 @@
 
 #include "coll/element.h"
 #include "coll/half.h"
+#include "coll/mesh.h"
 #include "farlink/collective.h"
 
 using namespace farlink;
@@ -227,8 +228,10 @@ void checkOthers(Communicator& c, Checker& k, DataType t, size_t count) {
   }
 }
 
+using Tweak = std::function<void(CommunicatorOptions&)>;
+
 int rankMain(int rank, int world, const std::vector<std::string>& sites, uint16_t port,
-             const std::function<int(Communicator&, Checker&)>& body) {
+             const std::function<int(Communicator&, Checker&)>& body, const Tweak& tweak) {
   CommunicatorOptions o;
   o.rank = rank;
   o.world_size = world;
@@ -237,6 +240,7 @@ int rankMain(int rank, int world, const std::vector<std::string>& sites, uint16_
   o.master_port = port;
   o.timeout = 30s;
   o.channel.lanes = 1;
+  if (tweak) tweak(o);
   auto c = Communicator::create(o);
   if (!c) {
     std::fprintf(stderr, "rank %d: create: %s\n", rank, c.status().toString().c_str());
@@ -252,16 +256,16 @@ int rankMain(int rank, int world, const std::vector<std::string>& sites, uint16_
 }
 
 // Forks one process per rank; returns their exit codes (-signal if killed)
-// or fails the test if any outlives `limit`.
+// or fails the test if any outlives `limit`. `tweak` adjusts every rank's options.
 std::vector<int> runRanks(const std::vector<std::string>& sites,
                           const std::function<int(Communicator&, Checker&)>& body,
-                          std::chrono::seconds limit) {
+                          std::chrono::seconds limit, const Tweak& tweak = {}) {
   uint16_t port = freePort();
   int world = int(sites.size());
   std::vector<pid_t> pids;
   for (int r = 0; r < world; ++r) {
     pid_t pid = ::fork();
-    if (pid == 0) _exit(rankMain(r, world, sites, port, body));
+    if (pid == 0) _exit(rankMain(r, world, sites, port, body, tweak));
     pids.push_back(pid);
   }
   std::vector<int> codes(pids.size(), 999);
@@ -290,9 +294,9 @@ std::vector<int> runRanks(const std::vector<std::string>& sites,
 // Reduce-scatter and allgather at a large odd count per rank: every dtype
 // (sum) through the hierarchical form, every op on fp16 (widened, rounded)
 // and the ring once. The 1- and 2-byte types stay below kOverlapMinBytes
-// per rank and the 4- and 8-byte ones above it, so with kGatherOverlap on
+// per rank and the 4- and 8-byte ones above it, so with gather_overlap on
 // both ways of driving the cross-site transfer (after the adapter call, or
-// during it) are checked (lib/coll/mesh.h says why it is off for now).
+// during it) are checked (lib/coll/mesh.h says why it is off by default).
 void bigGathers(Communicator& c, Checker& k) {
   const size_t big = (1600001 / size_t(c.size())) | 1;
   for (int ti = 0; ti < kDataTypeCount && k.failure.empty(); ++ti)
@@ -312,6 +316,29 @@ int gathersOfThreeSites(Communicator& c, Checker& k) {
            {CollAlgorithm::kHierarchical, CollAlgorithm::kRing, CollAlgorithm::kAuto})
         checkGathers(c, k, DataType(ti), count, a, kAllOps);
   bigGathers(c, k);
+  k.status(c.barrier(), "barrier");
+  return k.failure.empty() ? 0 : 1;
+}
+
+// The overlap path of the hierarchical gathers (gather_overlap,
+// waitAllWhile in lib/coll/mesh.h) in the topology where it once stopped
+// until the collective timeout: 1+2+2 ranks in 3 sites, interleaved, a large
+// int32 reduce-scatter (in place and not) and allgather, alternating with
+// small flat-ring ones so that the cross-site channels change drivers (the
+// calling thread, then a fresh overlap thread) every round. Every result is
+// checked; a stall fails at the collective timeout.
+constexpr int kOverlapRounds = 4;
+int gathersOverlapRounds(Communicator& c, Checker& k) {
+  if (!k.expect(c.siteCount() == 3, "three sites expected")) return 1;
+  const size_t big = (1600001 / size_t(c.size())) | 1;
+  // Each rank sends `big` int32 elements to each of the 2 other sites.
+  if (!k.expect(2 * big * 4 >= coll::kOverlapMinBytes, "large enough for the overlap path"))
+    return 1;
+  for (int round = 0; round < kOverlapRounds && k.failure.empty(); ++round) {
+    checkGathers(c, k, DataType::kInt32, 7, CollAlgorithm::kRing, {ReduceOp::kSum});
+    checkGathers(c, k, DataType::kInt32, big, CollAlgorithm::kHierarchical,
+                 {ReduceOp::kSum, ReduceOp::kMax});
+  }
   k.status(c.barrier(), "barrier");
   return k.failure.empty() ? 0 : 1;
 }
@@ -371,6 +398,12 @@ TEST(Multiproc, UnequalSitesTwoAndThree) {
 
 TEST(Multiproc, ThreeUnequalSitesGathers) {
   auto codes = runRanks({"x", "y", "z", "y", "z"}, gathersOfThreeSites, 300s);
+  for (size_t i = 0; i < codes.size(); ++i) EXPECT_EQ(codes[i], 0) << "rank " << i;
+}
+
+TEST(Multiproc, ThreeSitesGatherOverlap) {
+  auto codes = runRanks({"x", "y", "z", "y", "z"}, gathersOverlapRounds, 240s,
+                        [](CommunicatorOptions& o) { o.gather_overlap = true; });
   for (size_t i = 0; i < codes.size(); ++i) EXPECT_EQ(codes[i], 0) << "rank " << i;
 }
 
