@@ -1,5 +1,7 @@
 #include "flow/channel_flow.h"
 
+#include <algorithm>
+
 namespace farlink::flow {
 
 Result<std::unique_ptr<ChannelFlow>> ChannelFlow::create(const FlowConfig& config) {
@@ -83,6 +85,7 @@ AckResult ChannelFlow::onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration
   ev.bytes = bytes;
   if (current) {
     const SentCopy& c = copy->second;
+    uint64_t fresh = repay(bytes - std::min(bytes, c.credited));
     FlowDuration sample = rtt;
     if (sample <= FlowDuration::zero() && config_.rtt_from_send_time)
       sample = now - c.channel.sent_time;
@@ -92,8 +95,8 @@ AckResult ChannelFlow::onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration
       le.rtt.addSample(sample, now);
       ev.rtt = sample;
     }
-    ev.rate = bw_.onAck(c.channel, bytes, now, rtt_.minRtt());
-    le.bw.onAck(c.lane_snap, bytes, now, le.rtt.minRtt());
+    ev.rate = bw_.onAck(c.channel, fresh, now, rtt_.minRtt());
+    le.bw.onAck(c.lane_snap, fresh, now, le.rtt.minRtt());
     sched_.setLaneRate(lane, le.bw.bandwidth());
     sched_.setLaneRtt(lane, le.rtt.srtt());
     ev.round_start = bw_.roundStarted();
@@ -106,6 +109,8 @@ AckResult ChannelFlow::onAck(LaneId lane, ChunkId id, FlowTime now, FlowDuration
   ev.min_rtt = rtt_.minRtt();
   ev.bandwidth = bw_.bandwidth();
   ev.round = bw_.rounds();
+  ev.delivered = bw_.delivered() - delivered_at_ack_;
+  delivered_at_ack_ = bw_.delivered();
   cc_->onAck(ev);
   syncPacer(now);
   return AckResult{outcome, bytes};
@@ -116,7 +121,32 @@ Status ChannelFlow::onPartialAck(LaneId lane, ChunkId id, uint64_t delivered, Fl
     return Status(StatusCode::kInvalidArgument, "flow: partial ack of chunk " + std::to_string(id) +
                                                     " on lane " + std::to_string(lane) +
                                                     ", but it is not in flight there");
+  auto copy = sent_.find(id);
+  if (copy == sent_.end() || copy->second.lane != lane) return Status::ok();
+  SentCopy& c = copy->second;
+  uint64_t credit = std::min(delivered, c.bytes);
+  if (credit < c.credited) {
+    credit_debt_ += c.credited - credit;
+  } else if (uint64_t fresh = repay(credit - c.credited); fresh > 0) {
+    bw_.onDelivered(fresh, now);
+    lanes_[lane].bw.onDelivered(fresh, now);
+  }
+  c.credited = credit;
   return Status::ok();
+}
+
+void ChannelFlow::forget(ChunkId id) {
+  auto copy = sent_.find(id);
+  if (copy == sent_.end()) return;
+  // Its credited bytes will be delivered, and counted, again.
+  credit_debt_ += copy->second.credited;
+  sent_.erase(copy);
+}
+
+uint64_t ChannelFlow::repay(uint64_t bytes) {
+  uint64_t paid = std::min(bytes, credit_debt_);
+  credit_debt_ -= paid;
+  return bytes - paid;
 }
 
 Status ChannelFlow::onLoss(LaneId lane, ChunkId id, FlowTime now) {
@@ -125,7 +155,7 @@ Status ChannelFlow::onLoss(LaneId lane, ChunkId id, FlowTime now) {
     return Status(StatusCode::kInvalidArgument, "flow: loss of chunk " + std::to_string(id) +
                                                     " reported on lane " + std::to_string(lane) +
                                                     ", but it is not in flight there");
-  sent_.erase(id);
+  forget(id);
   losses_++;
   cc_->onLoss(LossEvent{now, bytes, sched_.inflightBytes()});
   syncPacer(now);
@@ -145,7 +175,7 @@ std::vector<Reassignment> ChannelFlow::onTick(FlowTime now) {
   // not congestion (the path may be fine, one connection is not), so the
   // controller is not told of a loss.
   for (const Reassignment& r : moved)
-    if (r.resend) sent_.erase(r.chunk);
+    if (r.resend) forget(r.chunk);
   syncPacer(now);
   return moved;
 }
@@ -153,7 +183,7 @@ std::vector<Reassignment> ChannelFlow::onTick(FlowTime now) {
 std::vector<Reassignment> ChannelFlow::onLaneDown(LaneId lane, FlowTime now) {
   auto moved = sched_.onLaneDown(lane, now);
   for (const Reassignment& r : moved)
-    if (r.resend) sent_.erase(r.chunk);
+    if (r.resend) forget(r.chunk);
   return moved;
 }
 

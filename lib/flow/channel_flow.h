@@ -82,7 +82,9 @@ class ChannelFlow {
   // though the chunk is not acked yet: the in-flight count, and so the cap,
   // sees only the rest. A total, not an increment (see
   // LaneScheduler::onPartialDelivery). kInvalidArgument if `id` is not in
-  // flight there. No RTT or rate sample: those come with the whole chunk.
+  // flight there. The bytes count as delivered now for the delivery-rate
+  // estimate (see DeliveryRateSampler::onDelivered); the RTT and rate
+  // samples still come with the whole chunk's ack.
   Status onPartialAck(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now);
   // The datapath knows `id` was lost on `lane`: it is queued again in front.
   Status onLoss(LaneId lane, ChunkId id, FlowTime now);
@@ -113,6 +115,7 @@ class ChannelFlow {
   struct SentCopy {
     LaneId lane = kNoLane;
     uint64_t bytes = 0;
+    uint64_t credited = 0;  // bytes already counted delivered by onPartialAck
     SendSnapshot channel;
     SendSnapshot lane_snap;
   };
@@ -130,6 +133,15 @@ class ChannelFlow {
   std::vector<LaneEstimators> lanes_;
   std::unordered_map<ChunkId, SentCopy> sent_;
   uint64_t losses_ = 0;
+  // Credits taken back (a receiver reneged on SACKed bytes, or credits moved
+  // between chunks) that the delivered count has already seen: later credits
+  // repay them first, so that count never goes back and never counts twice.
+  uint64_t credit_debt_ = 0;
+  uint64_t delivered_at_ack_ = 0;  // bw_.delivered() when the controller last heard
+  // Of `bytes` newly known delivered, what the delivered count has not seen.
+  uint64_t repay(uint64_t bytes);
+  // Drops the sent copy of `id` (lost, or moved to another lane).
+  void forget(ChunkId id);
 };
 
 }  // namespace farlink::flow

@@ -31,6 +31,9 @@ struct AckEvent {
   FlowDuration min_rtt{0};
   RateSample rate;               // this ack's delivery-rate sample
   BytesPerSecond bandwidth = 0;  // windowed max of delivery rate
+  // Bytes newly known delivered since the previous ack: this chunk's rest
+  // plus parts of outstanding chunks credited in between (ChannelFlow::onPartialAck).
+  uint64_t delivered = 0;
   uint64_t round = 0;            // round-trip count
   bool round_start = false;      // this ack began a new round
 };

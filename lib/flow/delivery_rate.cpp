@@ -37,6 +37,13 @@ RateSample DeliveryRateSampler::onAck(const SendSnapshot& snap, uint64_t bytes, 
   return rs;
 }
 
+void DeliveryRateSampler::onDelivered(uint64_t bytes, FlowTime now) {
+  if (bytes == 0) return;
+  delivered_ += bytes;
+  delivered_time_ = now;
+  if (app_limited_until_ != 0 && delivered_ > app_limited_until_) app_limited_until_ = 0;
+}
+
 void DeliveryRateSampler::markAppLimited(uint64_t inflight) {
   app_limited_until_ = std::max<uint64_t>(delivered_ + inflight, 1);
 }

@@ -43,6 +43,11 @@ class DeliveryRateSampler {
   // The chunk `snap` (of `bytes`) was acked at `now`. `min_rtt` rejects
   // samples over intervals shorter than one round trip (zero: accept all).
   RateSample onAck(const SendSnapshot& snap, uint64_t bytes, FlowTime now, FlowDuration min_rtt);
+  // `bytes` of chunks still outstanding reached the peer (TCP: acked below a
+  // hole or SACKed beyond it). They count as delivered now, so a chunk held
+  // back by one lost segment does not make the path look slower than it is;
+  // the chunk's own ack then passes only its remaining bytes.
+  void onDelivered(uint64_t bytes, FlowTime now);
   // The sender ran out of data with `inflight` bytes outstanding: samples
   // until those are delivered are app-limited.
   void markAppLimited(uint64_t inflight);
@@ -65,6 +70,7 @@ class BandwidthEstimator {
   SendSnapshot onSend(FlowTime now, uint64_t inflight) { return sampler_.onSend(now, inflight); }
   // Returns the sample; also updates rounds and the max filter.
   RateSample onAck(const SendSnapshot& snap, uint64_t bytes, FlowTime now, FlowDuration min_rtt);
+  void onDelivered(uint64_t bytes, FlowTime now) { sampler_.onDelivered(bytes, now); }
   void markAppLimited(uint64_t inflight) { sampler_.markAppLimited(inflight); }
 
   BytesPerSecond bandwidth() const { return max_.best(); }

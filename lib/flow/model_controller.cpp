@@ -67,7 +67,9 @@ void ModelController::onAck(const AckEvent& ev) {
   inflight_ = ev.inflight;
   srtt_ = ev.srtt;
   btlbw_ = ev.bandwidth;
-  round_delivered_ += ev.bytes;
+  // Partial credits included: under random loss chunks complete in clumps
+  // behind each hole, but their bytes reached the peer all along.
+  round_delivered_ += ev.delivered;
   // App-limited samples measure the application, not the path: they may
   // not bound the model (see onRoundEnd).
   if (ev.rate.valid && !ev.rate.app_limited)

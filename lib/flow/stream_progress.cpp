@@ -42,6 +42,7 @@ void StreamProgress::takeAcks(uint64_t acked, FlowTime before, FlowTime after,
   while (!marks_.empty() && acked > marks_.front().byte) {
     const Mark m = marks_.front();
     marks_.pop_front();
+    if (hole_) continue;  // acked by a repaired hole's jump: arrived who knows when
     FlowDuration sample = after - m.unsent_at;
     if (sample <= FlowDuration::zero()) continue;
     if (m.left_by - m.unsent_at > max_gap_ || ack_gap > max_gap_) continue;
@@ -58,6 +59,7 @@ void StreamProgress::takeAcks(uint64_t acked, FlowTime before, FlowTime after,
 }
 
 void StreamProgress::credits(uint64_t acked, uint64_t beyond, std::vector<Credit>& out) {
+  hole_ = beyond > 0;
   uint64_t left = std::max(sent_, acked);  // SACKed bytes have left, so they lie below this
   for (Chunk& c : chunks_) {
     uint64_t below = acked > c.begin ? std::min(acked, c.end) - c.begin : 0;

@@ -18,6 +18,12 @@
 // after the previous poll (nobody drove the channel: an application busy
 // elsewhere, with no library thread), it is dropped. Such a sample of 7 s
 // once became a channel's min RTT and froze its rate near zero.
+// Under loss the cumulative ack stops at a hole for a round trip while the
+// peer SACKs what follows; when the retransmission fills it the ack jumps
+// over bytes that arrived long before. Marks acked by that jump would be
+// samples inflated by the repair (at 1% loss every lane has a hole most of
+// the time, and the queueing back-off took them for a standing queue), so
+// a read that follows one showing SACKed bytes (see credits()) takes none.
 // Pure logic, time passed in; not thread-safe.
 #pragma once
 
@@ -64,7 +70,8 @@ class StreamProgress {
   // (SACKed beyond a hole), laid oldest first on bytes known to have left.
   // Where past the hole they lie is not known, but the total is what an
   // in-flight count needs. Appends the chunks whose figure changed since the
-  // previous call. Call after observe/observeAcked with the same `acked`.
+  // previous call. Call after observe/observeAcked with the same `acked`;
+  // `beyond` > 0 (a hole) makes the next read's acks give no RTT sample.
   void credits(uint64_t acked, uint64_t beyond, std::vector<Credit>& out);
 
   bool empty() const { return chunks_.empty(); }
@@ -93,6 +100,7 @@ class StreamProgress {
   FlowTime last_ack_obs_{};  // the last read of the ack counter began here
   FlowDuration best_{0};     // smallest sample since the last completion
   FlowDuration latest_{0};   // last sample taken
+  bool hole_ = false;        // the last credits() saw bytes SACKed beyond a hole
 };
 
 }  // namespace farlink::flow

@@ -70,6 +70,7 @@ struct Driver {
       AckEvent ev;
       ev.now = now;
       ev.bytes = bytes_from_rate ? static_cast<uint64_t>(bw * toSeconds(rtt) / acks) : 100000;
+      ev.delivered = ev.bytes;
       ev.inflight = inflight;
       ev.rtt = rtt;
       ev.srtt = rtt;

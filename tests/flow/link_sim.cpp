@@ -4,7 +4,13 @@
 
 namespace farlink::flow::sim {
 
-Link::Outcome Link::send(uint64_t bytes, FlowTime now) {
+uint64_t Link::lostSegments(uint64_t segments) {
+  uint64_t lost = 0;
+  for (uint64_t i = 0; i < segments && p_.loss > 0; ++i) lost += uniform() < p_.loss ? 1 : 0;
+  return lost;
+}
+
+Link::Outcome Link::send(uint64_t bytes, FlowTime now, bool wire_loss) {
   Outcome o;
   FlowTime start = std::max(now, free_at_);
   o.queued = start - now;
@@ -15,7 +21,7 @@ Link::Outcome Link::send(uint64_t bytes, FlowTime now) {
     return o;
   }
   free_at_ = start + fromSeconds(static_cast<double>(bytes) / p_.rate);
-  if (p_.loss > 0 && uniform() < p_.loss) return o;  // lost on the wire after the queue
+  if (wire_loss && p_.loss > 0 && uniform() < p_.loss) return o;  // lost on the wire
   o.delivered = true;
   o.arrival = free_at_ + oneWay();
   return o;
@@ -73,7 +79,10 @@ FlowSender::FlowSender(Simulator& sim, std::unique_ptr<ChannelFlow> flow, uint64
     : sim_(sim),
       flow_(std::move(flow)),
       chunk_(chunk_bytes),
-      noise_rng_(sim.link().params().seed + 1) {}
+      noise_rng_(sim.link().params().seed + 1) {
+  if (sim.link().params().mss > 0)
+    streams_.resize(static_cast<size_t>(std::max(1, sim.link().params().streams)));
+}
 
 void FlowSender::setBursts(uint64_t bytes, std::vector<FlowDuration> gaps) {
   burst_bytes_ = bytes;
@@ -164,6 +173,7 @@ void FlowSender::transmit(LaneId lane, ChunkId id) {
   FlowTime now = sim_.now();
   uint64_t bytes = *flow_->scheduler().chunkBytes(id);
   (void)flow_->onSend(lane, id, now);
+  if (!streams_.empty()) return transmitTcp(lane, id, bytes, now);
   Link::Outcome o = sim_.link().send(bytes, now);
   if (!o.queue_drop) sim_.recordQueue(now, o.queued);
   if (o.delivered) {
@@ -205,6 +215,93 @@ void FlowSender::transmit(LaneId lane, ChunkId id) {
         (void)flow_->onLoss(lane, id, sim_.now());
         pump();
       });
+    });
+  }
+}
+
+void FlowSender::transmitTcp(LaneId lane, ChunkId id, uint64_t bytes, FlowTime now) {
+  size_t stream = next_stream_++ % streams_.size();
+  streams_[stream].push_back(InStream{id, lane, now, true});
+  Link& link = sim_.link();
+  uint64_t mss = link.params().mss;
+  uint64_t segs = (bytes + mss - 1) / mss;
+  Link::Outcome o = link.send(bytes, now, false);
+  if (!o.queue_drop) sim_.recordQueue(now, o.queued);
+  uint64_t lost = o.queue_drop ? segs : link.lostSegments(segs);
+  if (lost == 0) return arrived(stream, id, o.arrival);
+  lost_ += lost;
+  streams_[stream].back().clean = false;
+  uint64_t missing = std::min(bytes, lost * mss);
+  FlowTime first = o.queue_drop ? now + link.oneWay() : o.arrival;
+  if (missing < bytes) {
+    meter_.add(first, bytes - missing);
+    delivered_ += bytes - missing;
+    // The peer SACKs what arrived; the sender sees it half a round trip on.
+    sim_.schedule(first + link.oneWay(), [this, lane, id, got = bytes - missing] {
+      whenDriven([this, lane, id, got] { (void)flow_->onPartialAck(lane, id, got, sim_.now()); });
+    });
+  }
+  // Those SACKs tell the kernel what is missing: it resends then.
+  sim_.schedule(first + link.oneWay() + std::chrono::milliseconds(1),
+                [this, stream, id, missing] { resend(stream, id, missing, sim_.now()); });
+}
+
+void FlowSender::resend(size_t stream, ChunkId id, uint64_t bytes, FlowTime now) {
+  Link& link = sim_.link();
+  uint64_t mss = link.params().mss;
+  uint64_t segs = (bytes + mss - 1) / mss;
+  Link::Outcome o = link.send(bytes, now, false);
+  if (!o.queue_drop) sim_.recordQueue(now, o.queued);
+  uint64_t lost = o.queue_drop ? segs : link.lostSegments(segs);
+  uint64_t missing = std::min(bytes, lost * mss);
+  FlowTime first = o.queue_drop ? now + link.oneWay() : o.arrival;
+  if (missing < bytes) {
+    meter_.add(first, bytes - missing);
+    delivered_ += bytes - missing;
+  }
+  if (lost == 0) return arrived(stream, id, o.arrival);
+  lost_ += lost;
+  sim_.schedule(first + link.oneWay() + std::chrono::milliseconds(1),
+                [this, stream, id, missing] { resend(stream, id, missing, sim_.now()); });
+}
+
+void FlowSender::arrived(size_t stream, ChunkId id, FlowTime at) {
+  for (InStream& c : streams_[stream]) {
+    if (c.id != id) continue;
+    c.ready = true;
+    c.acked_at = at + sim_.link().oneWay();
+    if (c.clean) {  // whole on the first try: count it now (else counted piecewise)
+      meter_.add(at, *flow_->scheduler().chunkBytes(id));
+      delivered_ += *flow_->scheduler().chunkBytes(id);
+    }
+    // Its ack, or the SACK for it if a hole holds up the stream.
+    sim_.schedule(c.acked_at, [this, lane = c.lane, id] {
+      whenDriven([this, lane, id] {
+        if (auto b = flow_->scheduler().chunkBytes(id))
+          (void)flow_->onPartialAck(lane, id, *b, sim_.now());
+      });
+    });
+    sim_.schedule(c.acked_at, [this, stream] { flushStream(stream); });
+    return;
+  }
+}
+
+void FlowSender::flushStream(size_t stream) {
+  // The cumulative ack moves up to the first chunk still missing bytes.
+  std::deque<InStream>& q = streams_[stream];
+  while (!q.empty() && q.front().ready && q.front().acked_at <= sim_.now()) {
+    InStream c = q.front();
+    q.pop_front();
+    // A chunk whose ack waited on a hole before it gets no sample (as
+    // StreamProgress drops marks acked by a repaired hole's jump).
+    bool on_time = c.clean && c.acked_at == sim_.now();
+    whenDriven([this, c, on_time] {
+      FlowDuration rtt = on_time ? sim_.now() - c.sent : FlowDuration::zero();
+      flow_->onAck(c.lane, c.id, sim_.now(), rtt);
+      trace_.push_back({sim_.now(), flow_->controller().pacingRate(),
+                        flow_->controller().inflightCap(),
+                        std::string(flow_->controller().stateName())});
+      pump();
     });
   }
 }

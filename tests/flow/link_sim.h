@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <queue>
@@ -26,6 +27,12 @@ struct LinkParams {
   // The sender sees each ack up to this much late (uniformly), never before
   // an earlier one: a datapath polling its sockets from a busy host.
   FlowDuration ack_noise{0};
+  // > 0: FlowSender's chunks travel as TCP streams of segments this large:
+  // `loss` hits segments, not chunks; a lost segment is resent a round trip
+  // later, as the kernel does; the peer SACKs what did arrive (a partial
+  // ack); chunks complete in stream order, a hole holding up all behind it.
+  uint64_t mss = 0;
+  int streams = 4;  // TCP sockets the chunks are spread over, in turn
 };
 
 // The bottleneck: FIFO, drop-tail, serialised at `rate`.
@@ -38,7 +45,10 @@ class Link {
     FlowTime arrival{};      // at the receiver
     FlowDuration queued{0};  // time spent waiting in the queue
   };
-  Outcome send(uint64_t bytes, FlowTime now);
+  // `wire_loss` false: the caller draws loss itself (lostSegments).
+  Outcome send(uint64_t bytes, FlowTime now, bool wire_loss = true);
+  // How many of `segments` are lost on the wire.
+  uint64_t lostSegments(uint64_t segments);
   void setRate(BytesPerSecond r) { p_.rate = r; }
   void setRtt(FlowDuration rtt) { p_.rtt = rtt; }
   FlowDuration oneWay() const { return p_.rtt / 2; }
@@ -128,6 +138,21 @@ class FlowSender {
  private:
   void pump();
   void transmit(LaneId lane, ChunkId id);
+  // LinkParams::mss > 0: the chunk goes out on one of the TCP streams.
+  void transmitTcp(LaneId lane, ChunkId id, uint64_t bytes, FlowTime now);
+  void resend(size_t stream, ChunkId id, uint64_t bytes, FlowTime now);
+  void arrived(size_t stream, ChunkId id, FlowTime at);
+  void flushStream(size_t stream);
+  struct InStream {
+    ChunkId id;
+    LaneId lane;
+    FlowTime sent;
+    bool clean;  // no segment lost: its ack may carry an RTT sample
+    bool ready = false;
+    FlowTime acked_at{};  // when its own last byte's ack reaches the sender
+  };
+  std::vector<std::deque<InStream>> streams_;
+  size_t next_stream_ = 0;
   void tick();
   void startBurst();
   // Runs `fn` now if the application drives the channel, else when it next does.

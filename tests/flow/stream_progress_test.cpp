@@ -243,5 +243,38 @@ TEST(StreamProgress, SamplesAcrossPollGapsAreDropped) {
   EXPECT_EQ(out[2].rtt, milliseconds(31));
 }
 
+TEST(StreamProgress, AcksThatRepairAHoleGiveNoRttSample) {
+  // 1% loss: the first segment is lost, the peer SACKs what follows, and the
+  // retransmission fills the hole a round trip later. The ack's jump then
+  // covers bytes that arrived 30 ms before: no RTT of 60 ms may come of it.
+  StreamProgress p;
+  std::vector<StreamProgress::Acked> out;
+  std::vector<StreamProgress::Credit> cr;
+  auto ms = [](int t) { return at(milliseconds(t)); };
+  p.onQueued(1, 0, kChunk, ms(0));
+  p.onQueued(2, kChunk, 2 * kChunk, ms(0));
+  p.observe(0, 0, ms(0), out);
+  p.observe(kChunk / 2, 0, ms(1), out);  // marks the first byte (unsent at 0)
+  p.credits(0, 0, cr);
+  p.observe(2 * kChunk, 0, ms(2), out);  // marks byte kChunk / 2 (unsent at 1)
+  p.credits(0, 0, cr);
+  p.observe(2 * kChunk, 0, ms(32), out);
+  p.credits(0, kChunk, cr);  // the peer holds a chunk's worth beyond the hole
+  EXPECT_TRUE(out.empty());
+  p.observe(2 * kChunk, 2 * kChunk, ms(62), out);  // repaired: both complete
+  p.credits(2 * kChunk, 0, cr);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].rtt, FlowDuration::zero());  // not 62 ms
+  EXPECT_EQ(out[1].rtt, FlowDuration::zero());
+  // With the hole gone, samples resume.
+  p.onQueued(3, 2 * kChunk, 3 * kChunk, ms(63));
+  p.observe(2 * kChunk, 2 * kChunk, ms(63), out);
+  p.observe(3 * kChunk, 2 * kChunk, ms(64), out);
+  p.credits(2 * kChunk, 0, cr);
+  p.observe(3 * kChunk, 3 * kChunk, ms(97), out);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[2].rtt, milliseconds(34));
+}
+
 }  // namespace
 }  // namespace farlink::flow

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 
 namespace farlink::tcp {
 namespace {
@@ -103,12 +105,15 @@ Result<std::unique_ptr<TcpFlow>> TcpFlow::create(const ChannelOptions& o,
   auto max_gap =
       std::max<flow::FlowDuration>(std::chrono::microseconds(rtt.min_rtt_us) / 4, 4 * tick);
   for (LaneState& l : tf->lanes_) l.chunks = flow::StreamProgress(max_gap);
+  tf->trace_ = std::getenv("FARLINK_FLOW_TRACE") != nullptr;
   return tf;
 }
 
 bool TcpFlow::mayTake(uint64_t bytes, flow::FlowTime now) {
   auto prio = bytes <= 64 * 1024 ? flow::Priority::kSmall : flow::Priority::kBulk;
   flow::SendDecision d = flow_->maySendBytes(0, bytes, prio, now);
+  if (!d.allowed && d.blocker == flow::SendDecision::Blocker::kPacing) paced_++;
+  if (!d.allowed && d.blocker == flow::SendDecision::Blocker::kInflightCap) capped_++;
   if (!d.allowed && d.blocker == flow::SendDecision::Blocker::kPacing)
     pacing_wake_ = std::min(pacing_wake_, now + d.wait);
   return d.allowed;
@@ -171,6 +176,25 @@ void TcpFlow::poll(const std::vector<int>& fds, const std::vector<uint64_t>& acc
   if (nothing_queued) flow_->onAppLimited();
   flow_->onTick(latest);
   scheduleWake(now);
+  if (trace_ && now - last_trace_ >= std::chrono::milliseconds(50)) trace(now);
+}
+
+void TcpFlow::trace(flow::FlowTime now) {
+  // One line per 50 ms for following the controller through a run; the
+  // counters say how often pacing and the cap held a chunk back.
+  last_trace_ = now;
+  flow::FlowStats s = flow_->stats(now);
+  auto ms = [](flow::FlowDuration d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::fprintf(stderr,
+               "farlink flow: t=%.3f bw=%.1f pace=%.1f cap=%llu infl=%llu min=%.2f srtt=%.2f "
+               "done=%.1fMB state=%s paced=%llu capped=%llu lim=%s\n",
+               std::chrono::duration<double>(now.time_since_epoch()).count(),
+               s.delivery_rate * 8e-6, s.pacing_rate * 8e-6,
+               static_cast<unsigned long long>(s.inflight_cap),
+               static_cast<unsigned long long>(s.inflight_bytes), ms(s.rtt_min),
+               ms(s.rtt_smoothed), static_cast<double>(s.bytes_completed) / 1e6, s.state.c_str(),
+               static_cast<unsigned long long>(paced_), static_cast<unsigned long long>(capped_),
+               s.limiting_factor.c_str());
 }
 
 void TcpFlow::scheduleWake(flow::FlowTime now) {

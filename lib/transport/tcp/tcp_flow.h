@@ -71,6 +71,7 @@ class TcpFlow {
       : flow_(std::move(f)), lanes_(lanes), tick_(tick) {}
   void setKernelPacing(int fd, LaneState& lane);
   void scheduleWake(flow::FlowTime now);
+  void trace(flow::FlowTime now);  // FARLINK_FLOW_TRACE: a line to stderr
 
   std::unique_ptr<flow::ChannelFlow> flow_;
   std::vector<LaneState> lanes_;
@@ -81,6 +82,10 @@ class TcpFlow {
   flow::FlowTime last_poll_{};
   flow::FlowTime ack_wake_ = flow::FlowTime::max();     // read acks (chunks outstanding)
   flow::FlowTime pacing_wake_ = flow::FlowTime::max();  // a paced chunk may leave
+  bool trace_ = false;
+  flow::FlowTime last_trace_{};
+  uint64_t paced_ = 0;   // mayTake refusals: pacing
+  uint64_t capped_ = 0;  // mayTake refusals: in-flight cap
 };
 
 }  // namespace farlink::tcp
