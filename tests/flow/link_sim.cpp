@@ -223,16 +223,12 @@ void FlowSender::transmitTcp(LaneId lane, ChunkId id, uint64_t bytes, FlowTime n
   size_t stream = next_stream_++ % streams_.size();
   streams_[stream].push_back(InStream{id, lane, now, true});
   Link& link = sim_.link();
-  uint64_t mss = link.params().mss;
-  uint64_t segs = (bytes + mss - 1) / mss;
-  Link::Outcome o = link.send(bytes, now, false);
-  if (!o.queue_drop) sim_.recordQueue(now, o.queued);
-  uint64_t lost = o.queue_drop ? segs : link.lostSegments(segs);
-  if (lost == 0) return arrived(stream, id, o.arrival);
-  lost_ += lost;
+  Segments g = sendSegments(bytes, now);
+  if (g.lost == 0) return arrived(stream, id, g.arrival);
+  lost_ += g.lost;
   streams_[stream].back().clean = false;
-  uint64_t missing = std::min(bytes, lost * mss);
-  FlowTime first = o.queue_drop ? now + link.oneWay() : o.arrival;
+  const uint64_t missing = g.missing;
+  const FlowTime first = g.first;
   if (missing < bytes) {
     meter_.add(first, bytes - missing);
     delivered_ += bytes - missing;
@@ -246,23 +242,31 @@ void FlowSender::transmitTcp(LaneId lane, ChunkId id, uint64_t bytes, FlowTime n
                 [this, stream, id, missing] { resend(stream, id, missing, sim_.now()); });
 }
 
-void FlowSender::resend(size_t stream, ChunkId id, uint64_t bytes, FlowTime now) {
+FlowSender::Segments FlowSender::sendSegments(uint64_t bytes, FlowTime now) {
   Link& link = sim_.link();
   uint64_t mss = link.params().mss;
   uint64_t segs = (bytes + mss - 1) / mss;
   Link::Outcome o = link.send(bytes, now, false);
   if (!o.queue_drop) sim_.recordQueue(now, o.queued);
-  uint64_t lost = o.queue_drop ? segs : link.lostSegments(segs);
-  uint64_t missing = std::min(bytes, lost * mss);
-  FlowTime first = o.queue_drop ? now + link.oneWay() : o.arrival;
-  if (missing < bytes) {
-    meter_.add(first, bytes - missing);
-    delivered_ += bytes - missing;
+  Segments g;
+  g.lost = o.queue_drop ? segs : link.lostSegments(segs);
+  g.missing = std::min(bytes, g.lost * mss);
+  g.arrival = o.arrival;
+  g.first = o.queue_drop ? now + link.oneWay() : o.arrival;
+  return g;
+}
+
+void FlowSender::resend(size_t stream, ChunkId id, uint64_t bytes, FlowTime now) {
+  Link& link = sim_.link();
+  Segments g = sendSegments(bytes, now);
+  if (g.missing < bytes) {
+    meter_.add(g.first, bytes - g.missing);
+    delivered_ += bytes - g.missing;
   }
-  if (lost == 0) return arrived(stream, id, o.arrival);
-  lost_ += lost;
-  sim_.schedule(first + link.oneWay() + std::chrono::milliseconds(1),
-                [this, stream, id, missing] { resend(stream, id, missing, sim_.now()); });
+  if (g.lost == 0) return arrived(stream, id, g.arrival);
+  lost_ += g.lost;
+  sim_.schedule(g.first + link.oneWay() + std::chrono::milliseconds(1),
+                [this, stream, id, missing = g.missing] { resend(stream, id, missing, sim_.now()); });
 }
 
 void FlowSender::arrived(size_t stream, ChunkId id, FlowTime at) {

@@ -141,6 +141,13 @@ class FlowSender {
   // LinkParams::mss > 0: the chunk goes out on one of the TCP streams.
   void transmitTcp(LaneId lane, ChunkId id, uint64_t bytes, FlowTime now);
   void resend(size_t stream, ChunkId id, uint64_t bytes, FlowTime now);
+  // Puts `bytes` on the link as MSS segments: how many were lost, the bytes
+  // they held, when the rest arrives (`first`: or when a drop would have).
+  struct Segments {
+    uint64_t lost = 0, missing = 0;
+    FlowTime arrival{}, first{};
+  };
+  Segments sendSegments(uint64_t bytes, FlowTime now);
   void arrived(size_t stream, ChunkId id, FlowTime at);
   void flushStream(size_t stream);
   struct InStream {
