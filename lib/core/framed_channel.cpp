@@ -17,7 +17,7 @@ FramedChannel::FramedChannel(std::string peer, uint32_t local_chunk, uint32_t pe
 void FramedChannel::kick(Lock& lk) {
   if (driving_) return wakeDriver();
   driving_ = true;
-  driveOnce(lk, Clock::now(), false);
+  driveOnce(lk, Deadline{}, false);  // a pass that never sleeps needs no clock
   driving_ = false;
   cv_.notify_all();
 }
@@ -39,7 +39,9 @@ Result<Request> FramedChannel::isend(const void* data, size_t size, uint64_t tag
   sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
   ++messages_sent_;
   bytes_sent_ += size;
+  lazy_kick_ = true;
   kick(lk);
+  lazy_kick_ = false;
   return Request(req);
 }
 
@@ -52,9 +54,9 @@ Result<Request> FramedChannel::irecv(void* data, size_t capacity, uint64_t tag) 
   auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv, weak_from_this(),
                                             static_cast<uint8_t*>(data), capacity, tag);
   matcher_.post(req);
-  recv_kick_ = true;
+  lazy_kick_ = true;
   kick(lk);
-  recv_kick_ = false;
+  lazy_kick_ = false;
   return Request(req);
 }
 

@@ -63,7 +63,7 @@ class FramedChannel : public ChannelImpl {
       } else {
         cv_.wait_until(lk, deadline);
       }
-      if (!done() && Clock::now() >= deadline)
+      if (!done() && deadline != Deadline::max() && Clock::now() >= deadline)
         return Status(StatusCode::kTimedOut,
                       std::string("timed out waiting for ") + what + " on the channel to " + peer_);
     }
@@ -151,10 +151,11 @@ class FramedChannel : public ChannelImpl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool driving_ = false;
-  // Set while irecv drives its pass: posting a receive sends nothing, so a
-  // datapath may leave its re-armed receives for the next submission (the
-  // send or the wait that follows) instead of entering the kernel for them.
-  bool recv_kick_ = false;
+  // Set while isend/irecv drive their pass: a datapath may leave its
+  // re-armed receives for the next submission (the wait or the send that
+  // follows) instead of entering the kernel for them, as long as the pass
+  // left nothing else waiting to be submitted.
+  bool lazy_kick_ = false;
   SendQueue sendq_;
   ReceiveMatcher matcher_;
   // One-sided operations: their payload queue, header-only control frames,

@@ -37,6 +37,8 @@ inline constexpr size_t kStagingBytes = 256 * 1024;
 // Payload remainders at least this large are received straight into the
 // destination buffer instead of through the staging buffer.
 inline constexpr size_t kDirectMin = 32 * 1024;
+// Send batches up to this size try a plain sendmsg before io_uring.
+inline constexpr size_t kInlineSendMax = 16 * 1024;
 
 struct Lane {
   int index = 0;
@@ -125,6 +127,9 @@ class TcpChannel final : public FramedChannel {
   void armRecv(Lane& lane);
   void onCompletion(uint64_t data, int res);
   void onSent(Lane& lane, int res);
+  // Accounts `sent` bytes of the lane's batch: true when all of it is sent
+  // (its chunks are done), false after a short send (iovecs advanced).
+  bool batchTook(Lane& lane, size_t sent);
   void onReceived(Lane& lane, int res);
   Status silentPeer(const Lane& lane) const;
   // While a caller drives: looks at every lane (liveness.h), queues a
