@@ -217,6 +217,18 @@ TEST(Pattern, DetectsAnySingleByteChange) {
   }
 }
 
+// Unverified windows share one buffer (as iperf3 and perftest do); verified
+// ones get a buffer per message in flight, within 64 MiB, at least two.
+TEST(Window, SlotsPerWindow) {
+  using farlink::perf::slotCount;
+  EXPECT_EQ(slotCount(4 << 20, 32, false), 1u);
+  EXPECT_EQ(slotCount(64, 1024, false), 1u);
+  EXPECT_EQ(slotCount(4 << 20, 32, true), 16u);
+  EXPECT_EQ(slotCount(64, 32, true), 32u);
+  EXPECT_EQ(slotCount(size_t{256} << 20, 32, true), 2u);
+  EXPECT_EQ(slotCount(64, 1, true), 1u);
+}
+
 TEST(RpingData, MatchesRpingsFormat) {
   std::vector<char> b(64);
   ping::fillRpingData(b.data(), b.size(), 0);

@@ -15,9 +15,8 @@ namespace farlink::perf {
 
 using Clock = std::chrono::steady_clock;
 
-// A window never holds more buffer memory than this; past it, slots are
-// shared round-robin (harmless without --verify, which instead narrows the
-// window to the distinct slots).
+// A verified window never holds more buffer memory than this: it narrows
+// to the distinct slots (unverified windows use one slot, slotCount()).
 inline constexpr size_t kWindowBytes = size_t{64} << 20;
 // No completion for this long fails the test instead of hanging.
 inline constexpr std::chrono::seconds kStallTimeout{60};
