@@ -55,11 +55,13 @@ Result<RunOutcome> runLatClient(Channel& ch, ControlPoller& down, const TestSpec
   while (spec.iters ? n < spec.iters : (n == 0 || Clock::now() < deadline)) {
     if (spec.verify()) fillPattern(tx, size, kSeedUp + n);
     const auto t0 = Clock::now();
-    // Receive first, so the pong lands in place rather than being buffered.
-    Result<Request> pong = ch.irecv(rx, size, kTagDataBack);
-    if (!pong) return pong.status();
+    // Send first, as sockperf does: posting the receive then overlaps the
+    // ping's flight instead of delaying it. A pong cannot come back before
+    // a round trip; one that did would be matched from the unexpected queue.
     Result<Request> ping = ch.isend(tx, size, kTagData);
     if (!ping) return abortWith(ch, ping.status());
+    Result<Request> pong = ch.irecv(rx, size, kTagDataBack);
+    if (!pong) return abortWith(ch, pong.status());
     if (Status s = waitUntilDone(*pong, ch, stall); !s) return abortWith(ch, s);
     if (Status s = ping->wait(kControlTimeout); !s) return abortWith(ch, s);
     const auto t1 = Clock::now();
