@@ -157,14 +157,15 @@ int runReceiver(Channel& rx, test::CutRelay* relay, int cuts, int every_ms, size
   if (stop) (void)stop->wait(std::chrono::seconds(10));
   if (!failed.empty()) return die("receive failed: " + failed);
   if (stalls.size() != size_t(cuts)) return die("no message arrived within 30 s of a cut");
-  std::string what = how.blackout_ms == 0 ? std::string("after a reset of every lane")
-                                          : "after the end of a " + std::to_string(how.blackout_ms) +
-                                                " ms blackout (" + how.wanem + ")";
+  std::string what = how.blackout_ms == 0
+                         ? std::string("after a reset of every lane")
+                         : "after the end of a " + std::to_string(how.blackout_ms) +
+                               " ms blackout (" + how.wanem + ")";
   std::sort(stalls.begin(), stalls.end());
   double med = stalls[stalls.size() / 2], worst = stalls.back();
   auto st = rx.stats();
-  std::printf("# resume %s, %d lanes, %s, %zu-byte messages, %d cuts\n", what.c_str(),
-              st.lanes, where, size, cuts);
+  std::printf("# resume %s, %d lanes, %s, %zu-byte messages, %d cuts\n", what.c_str(), st.lanes,
+              where, size, cuts);
   std::printf("rtt_ms %.3f\nresume_ms_median %.2f\nresume_ms_max %.2f\n", rtt, med, worst);
   std::printf("resume_rtt_multiple_median %.1f\nresume_rtt_multiple_max %.1f\n", med / rtt,
               worst / rtt);

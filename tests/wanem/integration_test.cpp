@@ -5,10 +5,10 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
-#include <cstdio>
-#include <csignal>
-#include <cstdlib>
 #include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <regex>
@@ -291,17 +291,18 @@ void expectWholeTransfer(const Outcome& o, const Link& link) {
   EXPECT_EQ(row["iterations"], std::stoull(survivalMiB())) << o.out;
   auto s = link.stats();
   EXPECT_GE(counter(s, "a2b", "forwarded_bytes"), std::stoull(survivalMiB()) << 20) << s.dump(2);
-  std::printf("%s MiB verified: %.3f Gb/s average, %llu retransmits, %llu resumes; emulator "
-              "dropped %llu (loss) %llu (blackout) %llu (queue) packets\n",
-              survivalMiB().c_str(), row["bw_avg_gbps"].get<double>(),
-              static_cast<unsigned long long>(row["path"]["retransmits"].get<uint64_t>()),
-              static_cast<unsigned long long>(row["path"]["resumes"].get<uint64_t>()),
-              static_cast<unsigned long long>(counter(s, "a2b", "dropped_loss") +
-                                              counter(s, "b2a", "dropped_loss")),
-              static_cast<unsigned long long>(counter(s, "a2b", "dropped_blackout") +
-                                              counter(s, "b2a", "dropped_blackout")),
-              static_cast<unsigned long long>(counter(s, "a2b", "dropped_queue") +
-                                              counter(s, "b2a", "dropped_queue")));
+  std::printf(
+      "%s MiB verified: %.3f Gb/s average, %llu retransmits, %llu resumes; emulator "
+      "dropped %llu (loss) %llu (blackout) %llu (queue) packets\n",
+      survivalMiB().c_str(), row["bw_avg_gbps"].get<double>(),
+      static_cast<unsigned long long>(row["path"]["retransmits"].get<uint64_t>()),
+      static_cast<unsigned long long>(row["path"]["resumes"].get<uint64_t>()),
+      static_cast<unsigned long long>(counter(s, "a2b", "dropped_loss") +
+                                      counter(s, "b2a", "dropped_loss")),
+      static_cast<unsigned long long>(counter(s, "a2b", "dropped_blackout") +
+                                      counter(s, "b2a", "dropped_blackout")),
+      static_cast<unsigned long long>(counter(s, "a2b", "dropped_queue") +
+                                      counter(s, "b2a", "dropped_queue")));
 }
 
 // Issue 8: a 256 MiB transfer survives a 5 s blackout. The link goes dark
@@ -340,23 +341,24 @@ bool sleepWhileRunning(Process& p, milliseconds d) {
 // is on as well, so that "survives" means what it does in a deployment:
 // if a burst ever took a lane down, the channel would resume.
 TEST(Wanem, VerifiedTransferSurvivesLossBurstsAndReorderingWithResume) {
-  Link link({"--delay", "5ms", "--jitter", "2ms", "--jitter-dist", "uniform", "--reorder",
-             "--rate", "400mbit"});
+  Link link({"--delay", "5ms", "--jitter", "2ms", "--jitter-dist", "uniform", "--reorder", "--rate",
+             "400mbit"});
   ASSERT_TRUE(link.up()) << link.upOutput();
   setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
   int bursts = 0;
-  Outcome o = perfAcrossDriven(
-      link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
-      [&](Process& client) -> std::string {
-        while (sleepWhileRunning(client, milliseconds(1000))) {
-          if (link.ctl({"set", "--loss", "5%"}).code != 0) return "ctl set --loss 5% failed";
-          ++bursts;
-          bool more = sleepWhileRunning(client, milliseconds(1000));
-          if (link.ctl({"set", "--loss", "0%"}).code != 0) return "ctl set --loss 0% failed";
-          if (!more) break;
-        }
-        return "";
-      });
+  Outcome o = perfAcrossDriven(link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
+                               [&](Process& client) -> std::string {
+                                 while (sleepWhileRunning(client, milliseconds(1000))) {
+                                   if (link.ctl({"set", "--loss", "5%"}).code != 0)
+                                     return "ctl set --loss 5% failed";
+                                   ++bursts;
+                                   bool more = sleepWhileRunning(client, milliseconds(1000));
+                                   if (link.ctl({"set", "--loss", "0%"}).code != 0)
+                                     return "ctl set --loss 0% failed";
+                                   if (!more) break;
+                                 }
+                                 return "";
+                               });
   unsetenv("FARLINK_RESUME_TIMEOUT");
   std::printf("%d loss bursts of 1 s at 5%%\n", bursts);
   expectWholeTransfer(o, link);
@@ -465,9 +467,10 @@ TEST(Wanem, PeerKilledWithSigkillIsReportedWithinTheDerivedBound) {
     server.signal(SIGKILL);
     Outcome o = client.wait(seconds(20));
     double took = double(steadyMs() - killed_ms);
-    std::printf("server killed mid-transfer, link RTT %.0f ms: the client exited %.0f ms later "
-                "= %.1f RTT (bound 6 RTO = %.0f ms)\n",
-                rtt_ms, took, took / rtt_ms, bound_ms);
+    std::printf(
+        "server killed mid-transfer, link RTT %.0f ms: the client exited %.0f ms later "
+        "= %.1f RTT (bound 6 RTO = %.0f ms)\n",
+        rtt_ms, took, took / rtt_ms, bound_ms);
     EXPECT_FALSE(o.timed_out) << o.out;
     EXPECT_EQ(o.code, 1) << o.out;
     EXPECT_NE(o.out.find("10.99.0.2"), std::string::npos) << o.out;
@@ -491,9 +494,10 @@ TEST(Wanem, PeerKilledWithSigkillIsReportedWithinTheDerivedBound) {
     std::smatch m;
     ASSERT_TRUE(std::regex_search(o.out, m, std::regex("dead at_ms=([0-9]+)"))) << o.out;
     double took = double(std::stoll(m[1]) - killed_ms);
-    std::printf("client killed on a quiet channel, link RTT %.0f ms: the server reported it "
-                "%.0f ms later = %.1f RTT (bound 6 RTO = %.0f ms)\n",
-                rtt_ms, took, took / rtt_ms, bound_ms);
+    std::printf(
+        "client killed on a quiet channel, link RTT %.0f ms: the server reported it "
+        "%.0f ms later = %.1f RTT (bound 6 RTO = %.0f ms)\n",
+        rtt_ms, took, took / rtt_ms, bound_ms);
     EXPECT_LT(took, bound_ms) << o.out;
   }
 }

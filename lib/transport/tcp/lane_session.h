@@ -30,7 +30,6 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
                                  const wire::SessionId* resume_session = nullptr,
                                  std::chrono::milliseconds syn_bound = {});
 
-
 // A listener that runs handshakes, groups lanes by session and hands each
 // complete session to `make` (see TransportFactory::adopt); `scheme` names
 // it in uri().

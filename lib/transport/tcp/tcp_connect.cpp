@@ -72,9 +72,10 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
     Deadline until = syn_unanswered ? std::min(deadline, syn_deadline) : deadline;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
     if (left.count() <= 0 && until < deadline)
-      return Status(StatusCode::kTimedOut,
-                    "cannot connect to " + peer + ": no answer to the TCP connection request "
-                    "within " + std::to_string(syn_bound.count()) + " ms");
+      return Status(StatusCode::kTimedOut, "cannot connect to " + peer +
+                                               ": no answer to the TCP connection request "
+                                               "within " +
+                                               std::to_string(syn_bound.count()) + " ms");
     if (left.count() <= 0)
       return Status(StatusCode::kTimedOut,
                     "cannot connect to " + peer + ": no answer to the farlink handshake within " +
