@@ -9,6 +9,13 @@
 // Across a link (e.g. farlink-wanem), two processes: the receiving side runs
 // the relay and measures, `--serve PORT` (relay on 0.0.0.0:PORT); the
 // sending side connects to it, `--connect HOST:PORT` (same --lanes).
+// `--blackout MS --wanem NAME` (receiving side, across farlink-wanem):
+// instead of resetting the lanes, each cut is `farlink-wanem ctl --name
+// NAME blackout MS` (WANEM_BIN, else farlink-wanem from PATH), long enough
+// that the lanes are declared dead and resume; the time is then counted
+// from the end of the blackout (taken as the moment before the ctl call
+// plus MS, which can only overstate it). No relay then: the receiving side
+// listens on 0.0.0.0:PORT itself.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +25,7 @@
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -71,8 +79,27 @@ int runSender(Channel& tx, size_t size) {
 
 // The receiving end, which owns the relay: pings for the RTT, then receives
 // the stream while the relay resets every lane `cuts` times.
-int runReceiver(Channel& rx, test::CutRelay& relay, int cuts, int every_ms, size_t size,
-                const char* where) {
+struct Cut {
+  int blackout_ms = 0;  // 0: reset every lane through the relay
+  std::string wanem;    // the link's name, for a blackout
+};
+
+// Cuts the link now; the time from which the stall is counted, or nullopt.
+std::optional<Clock::time_point> cutLink(test::CutRelay* relay, const Cut& how) {
+  if (how.blackout_ms == 0) {
+    relay->cutNow();
+    return relay->lastCut();
+  }
+  const char* bin = std::getenv("WANEM_BIN");
+  std::string cmd = std::string(bin ? bin : "farlink-wanem") + " ctl --name '" + how.wanem +
+                    "' blackout " + std::to_string(how.blackout_ms) + "ms >/dev/null";
+  Clock::time_point before = Clock::now();
+  if (std::system(cmd.c_str()) != 0) return std::nullopt;
+  return before + std::chrono::milliseconds(how.blackout_ms);
+}
+
+int runReceiver(Channel& rx, test::CutRelay* relay, int cuts, int every_ms, size_t size,
+                const char* where, const Cut& how) {
   std::vector<double> rtts;
   uint64_t v = 0;
   for (int i = 0; i < kPings; ++i) {
@@ -102,8 +129,12 @@ int runReceiver(Channel& rx, test::CutRelay& relay, int cuts, int every_ms, size
   std::vector<double> stalls;
   for (int k = 0; k < cuts; ++k) {
     std::this_thread::sleep_for(std::chrono::milliseconds(every_ms));
-    relay.cutNow();
-    Clock::time_point cut = relay.lastCut();
+    std::optional<Clock::time_point> cut_or = cutLink(relay, how);
+    if (!cut_or) {
+      std::fprintf(stderr, "resume_time: farlink-wanem ctl blackout failed\n");
+      break;
+    }
+    Clock::time_point cut = *cut_or;
     Clock::time_point limit = cut + std::chrono::seconds(30);
     for (;;) {  // the first message completed after the cut
       {
@@ -126,10 +157,14 @@ int runReceiver(Channel& rx, test::CutRelay& relay, int cuts, int every_ms, size
   if (stop) (void)stop->wait(std::chrono::seconds(10));
   if (!failed.empty()) return die("receive failed: " + failed);
   if (stalls.size() != size_t(cuts)) return die("no message arrived within 30 s of a cut");
+  std::string what = how.blackout_ms == 0
+                         ? std::string("after a reset of every lane")
+                         : "after the end of a " + std::to_string(how.blackout_ms) +
+                               " ms blackout (" + how.wanem + ")";
   std::sort(stalls.begin(), stalls.end());
   double med = stalls[stalls.size() / 2], worst = stalls.back();
   auto st = rx.stats();
-  std::printf("# resume after a reset of all %d lanes, %s, %zu-byte messages, %d cuts\n", st.lanes,
+  std::printf("# resume %s, %d lanes, %s, %zu-byte messages, %d cuts\n", what.c_str(), st.lanes,
               where, size, cuts);
   std::printf("rtt_ms %.3f\nresume_ms_median %.2f\nresume_ms_max %.2f\n", rtt, med, worst);
   std::printf("resume_rtt_multiple_median %.1f\nresume_rtt_multiple_max %.1f\n", med / rtt,
@@ -143,6 +178,7 @@ int runReceiver(Channel& rx, test::CutRelay& relay, int cuts, int every_ms, size
 
 int main(int argc, char** argv) {
   int cuts = 10, every_ms = 300, lanes = 4, serve_port = -1;
+  Cut how;
   size_t size = 64 * 1024;
   std::string connect;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -160,10 +196,17 @@ int main(int argc, char** argv) {
       serve_port = int(v);
     else if (a == "--connect")
       connect = argv[i + 1];
+    else if (a == "--blackout")
+      how.blackout_ms = int(v);
+    else if (a == "--wanem")
+      how.wanem = argv[i + 1];
     else
       return die("unknown option " + a +
-                 " (--cuts N --every MS --lanes N --size BYTES --serve PORT --connect HOST:PORT)");
+                 " (--cuts N --every MS --lanes N --size BYTES --serve PORT --connect HOST:PORT"
+                 " --blackout MS --wanem NAME)");
   }
+  if ((how.blackout_ms > 0) != !how.wanem.empty() || (how.blackout_ms > 0 && serve_port < 0))
+    return die("--blackout MS and --wanem NAME go together, with --serve PORT");
   if (cuts < 1 || lanes < 1 || size < 1) return die("--cuts, --lanes and --size must be positive");
   ChannelOptions o;
   o.lanes = lanes;
@@ -172,6 +215,18 @@ int main(int argc, char** argv) {
     auto tx = Channel::connect("tcp://" + connect, o);
     if (!tx) return die(tx.status().toString());
     return runSender(**tx, size);
+  }
+  if (how.blackout_ms > 0) {
+    // No relay: its loopback side would never see the blackout, so this
+    // end would not notice the cut (and not accept the reconnect) until the
+    // relay's far side closed.
+    auto listener = Listener::listen("tcp://0.0.0.0:" + std::to_string(serve_port), o);
+    if (!listener) return die(listener.status().toString());
+    std::printf("listening\n");
+    std::fflush(stdout);
+    auto rx = (*listener)->accept(std::chrono::seconds(60));
+    if (!rx) return die(rx.status().toString());
+    return runReceiver(**rx, nullptr, cuts, every_ms, size, "across the link", how);
   }
   auto listener = Listener::listen("tcp://127.0.0.1:0", o);
   if (!listener) return die(listener.status().toString());
@@ -183,7 +238,7 @@ int main(int argc, char** argv) {
   if (serve_port >= 0) {  // the sender is another process
     auto rx = accepted.get();
     if (!rx) return die(rx.status().toString());
-    return runReceiver(**rx, relay, cuts, every_ms, size, "across the link");
+    return runReceiver(**rx, &relay, cuts, every_ms, size, "across the link", how);
   }
   auto tx = Channel::connect(relay.uri(), o);
   if (!tx) return die(tx.status().toString());
@@ -191,7 +246,7 @@ int main(int argc, char** argv) {
   if (!rx) return die(rx.status().toString());
   int sent = 0;
   std::thread sender([&] { sent = runSender(**tx, size); });
-  int rc = runReceiver(**rx, relay, cuts, every_ms, size, "loopback");
+  int rc = runReceiver(**rx, &relay, cuts, every_ms, size, "loopback", how);
   sender.join();
   return rc != 0 ? rc : sent;
 }

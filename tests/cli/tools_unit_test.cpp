@@ -92,10 +92,11 @@ TEST(Report, PathSummaryOverLanes) {
   EXPECT_EQ(p.retransmits, 7u);
   EXPECT_EQ(p.congestion, "cubic");
   tools::BwRow bw{"tcp", 2, 65536, 10, 1, 1, 0.5, false, {}};
+  p.resumes = 1;
   bw.path = p;
   EXPECT_NE(tools::toJson(bw).find(
                 R"("path":{"rtt_ms":31.0,"min_rtt_ms":28.5,"delivery_gbps":0.9,"retransmits":7,)"
-                R"("congestion":"cubic"})"),
+                R"("resumes":1,"congestion":"cubic"})"),
             std::string::npos)
       << tools::toJson(bw);
 }

@@ -7,13 +7,16 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 
 #include "test_support.h"
+#include "transport/tcp/tls_lane.h"
 
 namespace farlink::test {
 namespace {
@@ -364,6 +367,36 @@ TEST_F(TlsMismatch, OnMeetsOffIsPlaintext) {
   EXPECT_TRUE((*c)->stats().authenticated);
   runConcurrently(
       {[&] { expectSend(**c, 5000, 1, 1); }, [&] { expectRecv(*s, 5000, 1, 5000, 1); }});
+}
+
+// A TLS handshake writing to a peer that has closed (a listener that gave
+// up, a client that died): OpenSSL's socket BIO write()s, which raises
+// SIGPIPE and kills a process that does not ignore it (seen once in
+// conformance-tls). The lane must fail with an error instead. Run in a
+// child with SIGPIPE at its default, as in an application that never
+// heard of it.
+TEST(TlsLaneSocket, PeerClosedDuringTheHandshakeIsAnErrorNotSigpipe) {
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  ::close(sv[1]);  // the peer is gone before the ClientHello is sent
+  auto lane = tcp::TlsLane::create(tcp::TlsLane::Side::kClient, wire::Proof{}, "peer-x", 3);
+  ASSERT_TRUE(lane.isOk()) << lane.status().toString();
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::signal(SIGPIPE, SIG_DFL);
+    Status st = (*lane)->handshake(sv[0]);
+    bool named = st.message().find("peer-x") != std::string::npos &&
+                 st.message().find("lane 3") != std::string::npos;
+    ::_exit(st.isOk() || st.code() == StatusCode::kAgain ? 2 : named ? 0 : 3);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ::close(sv[0]);
+  ASSERT_FALSE(WIFSIGNALED(status)) << "killed by signal " << WTERMSIG(status)
+                                    << (WTERMSIG(status) == SIGPIPE ? " (SIGPIPE)" : "");
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "2: the handshake did not fail; 3: its error names neither peer nor lane";
 }
 
 TEST(TlsOptions, NeedsAPreSharedKey) {

@@ -5,9 +5,11 @@
 #include <nlohmann/json.hpp>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <chrono>
+#include <functional>
 #include <memory>
 #include <regex>
 #include <sstream>
@@ -156,9 +158,11 @@ TEST(Wanem, NameInUseIsRefusedWithAHint) {
   EXPECT_NE(o.out.find("farlink-wanem down --name " + link.name()), std::string::npos) << o.out;
 }
 
-// farlink perf server in B, verifying client in A; returns the client's outcome.
-Outcome perfAcross(const Link& link, const std::vector<std::string>& client_args,
-                   const std::vector<std::string>& during = {}, milliseconds during_after = {}) {
+// farlink perf server in B, verifying client in A; `drive` runs in this
+// thread while the client runs and returns "" or what went wrong. Returns
+// the client's outcome.
+Outcome perfAcrossDriven(const Link& link, const std::vector<std::string>& client_args,
+                         const std::function<std::string(Process& client)>& drive) {
   Process server(link.exec('b', {farlink(), "perf", "-s", "--once", "--bind", "10.99.0.2"}));
   if (!server.waitForOutput("listening", seconds(10))) {
     return {-1, false, "perf server did not start: " + server.output()};
@@ -166,14 +170,33 @@ Outcome perfAcross(const Link& link, const std::vector<std::string>& client_args
   std::vector<std::string> argv = {farlink(), "perf", "-c", "10.99.0.2", "--verify", "--json"};
   argv.insert(argv.end(), client_args.begin(), client_args.end());
   Process client(link.exec('a', argv));
-  if (!during.empty()) {
-    std::this_thread::sleep_for(during_after);
-    Outcome c = link.ctl(during);
-    if (c.code != 0) return {-1, false, "ctl failed: " + c.out};
+  if (drive) {
+    std::string failed = drive(client);
+    if (!failed.empty()) return {-1, false, failed};
   }
   Outcome o = client.wait(seconds(60));
   if (o.code != 0) o.out += "\n--- server ---\n" + server.output();
   return o;
+}
+
+// The same with one `farlink-wanem ctl` command `during_after` into the run.
+Outcome perfAcross(const Link& link, const std::vector<std::string>& client_args,
+                   const std::vector<std::string>& during = {}, milliseconds during_after = {}) {
+  if (during.empty()) return perfAcrossDriven(link, client_args, nullptr);
+  return perfAcrossDriven(link, client_args, [&](Process&) -> std::string {
+    std::this_thread::sleep_for(during_after);
+    Outcome c = link.ctl(during);
+    return c.code == 0 ? "" : "ctl failed: " + c.out;
+  });
+}
+
+// The last JSON row farlink perf printed (an empty object if none).
+nlohmann::json lastJsonRow(const std::string& out) {
+  nlohmann::json row = nlohmann::json::object();
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{') row = nlohmann::json::parse(line, nullptr, false);
+  return row.is_discarded() ? nlohmann::json::object() : row;
 }
 
 TEST(Wanem, FarlinkPerfVerifiesUnderFivePercentLoss) {
@@ -249,6 +272,102 @@ TEST(Wanem, LaneResetMidTransferResumesWithResumeOn) {
   EXPECT_GT(counter(s, "a2b", "forwarded_bytes"), 65'000'000u) << s.dump(2);
 }
 
+// The size of the verified transfers that must survive a blackout, loss
+// bursts and reordering: FARLINK_TEST_WANEM_MIB, else issue 8's 256 MiB
+// (about 6 s at this link's 400 Mbit/s; keep it above ~2 s, so that the
+// faults land mid-transfer).
+std::string survivalMiB() { return envOr("FARLINK_TEST_WANEM_MIB", "256"); }
+
+// Checks the JSON row of a verified transfer of survivalMiB() 1 MiB messages
+// (farlink perf --verify: the server checks every byte of every message
+// against a pattern seeded by the message's index, so a lost, duplicated or
+// misordered message fails it too) and prints what the path went through.
+void expectWholeTransfer(const Outcome& o, const Link& link) {
+  ASSERT_EQ(o.code, 0) << o.out;
+  EXPECT_FALSE(o.timed_out) << o.out;
+  nlohmann::json row = lastJsonRow(o.out);
+  ASSERT_TRUE(row.contains("path")) << o.out;
+  EXPECT_EQ(row["bytes"], 1u << 20) << o.out;
+  EXPECT_EQ(row["iterations"], std::stoull(survivalMiB())) << o.out;
+  auto s = link.stats();
+  EXPECT_GE(counter(s, "a2b", "forwarded_bytes"), std::stoull(survivalMiB()) << 20) << s.dump(2);
+  std::printf(
+      "%s MiB verified: %.3f Gb/s average, %llu retransmits, %llu resumes; emulator "
+      "dropped %llu (loss) %llu (blackout) %llu (queue) packets\n",
+      survivalMiB().c_str(), row["bw_avg_gbps"].get<double>(),
+      static_cast<unsigned long long>(row["path"]["retransmits"].get<uint64_t>()),
+      static_cast<unsigned long long>(row["path"]["resumes"].get<uint64_t>()),
+      static_cast<unsigned long long>(counter(s, "a2b", "dropped_loss") +
+                                      counter(s, "b2a", "dropped_loss")),
+      static_cast<unsigned long long>(counter(s, "a2b", "dropped_blackout") +
+                                      counter(s, "b2a", "dropped_blackout")),
+      static_cast<unsigned long long>(counter(s, "a2b", "dropped_queue") +
+                                      counter(s, "b2a", "dropped_queue")));
+}
+
+// Issue 8: a 256 MiB transfer survives a 5 s blackout. The link goes dark
+// mid-transfer for far longer than the dead-peer bound (6 RTO, ~1.3 s at
+// this RTT), so both ends declare every lane dead; with session resume on
+// both ends the client reconnects with the session id, both resume from
+// the last acknowledged frame, and every byte arrives once, in order. How
+// soon after the blackout the data flows again (in RTTs) is measured by
+// bench/resume_time --blackout, not here.
+TEST(Wanem, VerifiedTransferSurvivesAFiveSecondBlackoutWithResume) {
+  Link link({"--delay", "5ms", "--rate", "400mbit"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
+  Outcome o = perfAcross(link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
+                         {"blackout", "5s"}, milliseconds(1500));
+  unsetenv("FARLINK_RESUME_TIMEOUT");
+  expectWholeTransfer(o, link);
+  EXPECT_GE(lastJsonRow(o.out)["path"]["resumes"].get<uint64_t>(), 1u) << o.out;
+  EXPECT_GT(counter(link.stats(), "a2b", "dropped_blackout"), 0u);
+}
+
+// Sleeps up to `d` while `p` runs; false once it has exited.
+bool sleepWhileRunning(Process& p, milliseconds d) {
+  auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) {
+    if (!p.running()) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return p.running();
+}
+
+// Issue 8: the same transfer survives 5% loss bursts and reordering. The
+// link reorders all along (jitter with --reorder: packets leave in the
+// order of their jittered release times) and loses 5% of the packets in
+// both directions for 1 s out of every 2 s, switched with `ctl set`. Resume
+// is on as well, so that "survives" means what it does in a deployment:
+// if a burst ever took a lane down, the channel would resume.
+TEST(Wanem, VerifiedTransferSurvivesLossBurstsAndReorderingWithResume) {
+  Link link({"--delay", "5ms", "--jitter", "2ms", "--jitter-dist", "uniform", "--reorder", "--rate",
+             "400mbit"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
+  int bursts = 0;
+  Outcome o = perfAcrossDriven(link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
+                               [&](Process& client) -> std::string {
+                                 while (sleepWhileRunning(client, milliseconds(1000))) {
+                                   if (link.ctl({"set", "--loss", "5%"}).code != 0)
+                                     return "ctl set --loss 5% failed";
+                                   ++bursts;
+                                   bool more = sleepWhileRunning(client, milliseconds(1000));
+                                   if (link.ctl({"set", "--loss", "0%"}).code != 0)
+                                     return "ctl set --loss 0% failed";
+                                   if (!more) break;
+                                 }
+                                 return "";
+                               });
+  unsetenv("FARLINK_RESUME_TIMEOUT");
+  std::printf("%d loss bursts of 1 s at 5%%\n", bursts);
+  expectWholeTransfer(o, link);
+  EXPECT_GE(bursts, 1);
+  auto s = link.stats();
+  EXPECT_GT(counter(s, "a2b", "dropped_loss"), 0u) << s.dump(2);
+  EXPECT_GT(counter(s, "b2a", "dropped_loss"), 0u) << s.dump(2);
+}
+
 // A link that goes silent for longer than FARLINK_DEAD_PEER_MS ends the
 // channel with a message naming the silent peer, instead of the kernel's
 // ~15 minutes of retransmissions (or 2 hours of keepalive when quiet).
@@ -318,6 +437,71 @@ TEST(Wanem, QuietChannelOverABlackoutIsReportedWithinTheDerivedBound) {
   }
 }
 
+// Issue 8: a peer killed with kill -9 is reported to the other side within
+// a bound derived from the RTT, with a message naming the peer, never a
+// hang. This is the easy case: the dead process's kernel closes its sockets
+// (FIN, or RST for unread data), so the survivor learns within about one
+// RTT; the bound asserted is the dead-peer bound of the hard case (6 RTO,
+// an RTO being RTT + 200 ms), in which the peer's host vanishes without a
+// word: that case is tested by the blackout tests above
+// (SilentPeerIsReportedAfterTheDeadPeerTimeout,
+// QuietChannelOverABlackoutIsReportedWithinTheDerivedBound). Killed
+// mid-transfer (farlink perf's server) and while the channel is quiet
+// (liveness-peer, both ends waiting in a receive). Session resume is off:
+// with FARLINK_RESUME_TIMEOUT the connecting side would first try to
+// reconnect for that long (farlink(7), "Session resume").
+TEST(Wanem, PeerKilledWithSigkillIsReportedWithinTheDerivedBound) {
+  unsetenv("FARLINK_DEAD_PEER_MS");
+  unsetenv("FARLINK_RESUME_TIMEOUT");
+  Link link({"--delay", "10ms", "--rate", "200mbit"});
+  ASSERT_TRUE(link.up()) << link.upOutput();
+  const double rtt_ms = 20, bound_ms = 6 * (rtt_ms + 200);
+  {  // mid-transfer: the server dies, the client must say so
+    Process server(link.exec('b', {farlink(), "perf", "-s", "--once", "--bind", "10.99.0.2"}));
+    ASSERT_TRUE(server.waitForOutput("listening", seconds(10))) << server.output();
+    Process client(link.exec('a', {farlink(), "perf", "-c", "10.99.0.2", "--verify", "-D", "30",
+                                   "--size", "1M", "--lanes", "4"}));
+    std::this_thread::sleep_for(milliseconds(2000));
+    ASSERT_TRUE(client.running()) << client.output();
+    int64_t killed_ms = steadyMs();
+    server.signal(SIGKILL);
+    Outcome o = client.wait(seconds(20));
+    double took = double(steadyMs() - killed_ms);
+    std::printf(
+        "server killed mid-transfer, link RTT %.0f ms: the client exited %.0f ms later "
+        "= %.1f RTT (bound 6 RTO = %.0f ms)\n",
+        rtt_ms, took, took / rtt_ms, bound_ms);
+    EXPECT_FALSE(o.timed_out) << o.out;
+    EXPECT_EQ(o.code, 1) << o.out;
+    EXPECT_NE(o.out.find("10.99.0.2"), std::string::npos) << o.out;
+    EXPECT_EQ(o.out.find("verification failed"), std::string::npos) << o.out;
+    EXPECT_LT(took, bound_ms) << o.out;
+  }
+  {  // quiet: the client dies, the server (waiting in a receive) must say so
+    std::string port = std::to_string(27400 + getpid() % 2000);
+    Process server(link.exec('b', {livenessPeer(), "serve", "10.99.0.2", port, "quiet"}));
+    ASSERT_TRUE(server.waitForOutput("listening", seconds(10))) << server.output();
+    Process client(link.exec('a', {livenessPeer(), "connect", "10.99.0.2", port, "quiet"}));
+    ASSERT_TRUE(client.waitForOutput("ready", seconds(10))) << client.output();
+    ASSERT_TRUE(server.waitForOutput("ready", seconds(10))) << server.output();
+    std::this_thread::sleep_for(milliseconds(1000));  // quiet, probes answered
+    int64_t killed_ms = steadyMs();
+    client.signal(SIGKILL);
+    Outcome o = server.wait(seconds(20));
+    EXPECT_FALSE(o.timed_out) << o.out;
+    EXPECT_EQ(o.code, 3) << o.out;
+    EXPECT_NE(o.out.find("10.99.0.1"), std::string::npos) << o.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(o.out, m, std::regex("dead at_ms=([0-9]+)"))) << o.out;
+    double took = double(std::stoll(m[1]) - killed_ms);
+    std::printf(
+        "client killed on a quiet channel, link RTT %.0f ms: the server reported it "
+        "%.0f ms later = %.1f RTT (bound 6 RTO = %.0f ms)\n",
+        rtt_ms, took, took / rtt_ms, bound_ms);
+    EXPECT_LT(took, bound_ms) << o.out;
+  }
+}
+
 // A peer application that stops reading for several times the dead-peer
 // bound while the sender has far more queued than the windows hold: the
 // window closes, the peer's kernel answers the zero-window probes, and
@@ -352,10 +536,7 @@ TEST(Wanem, FarlinkPerfVerifiesUnderModelFlowControl) {
   Outcome o = perfAcross(link, {"--size", "1M", "-n", "60", "--lanes", "4"});
   unsetenv("FARLINK_FLOW");
   ASSERT_EQ(o.code, 0) << o.out;
-  nlohmann::json row;
-  std::istringstream lines(o.out);
-  for (std::string line; std::getline(lines, line);)
-    if (!line.empty() && line[0] == '{') row = nlohmann::json::parse(line, nullptr, false);
+  nlohmann::json row = lastJsonRow(o.out);
   ASSERT_TRUE(row.contains("path") && row["path"].contains("flow")) << o.out;
   const auto& flow = row["path"]["flow"];
   EXPECT_EQ(flow["controller"], "model") << flow.dump();

@@ -39,6 +39,16 @@ Process::~Process() {
   unlink(path_.c_str());
 }
 
+void Process::signal(int sig) {
+  if (pid_ > 0 && !reaped_) kill(pid_, sig);
+}
+
+bool Process::running() {
+  if (reaped_) return false;
+  if (waitpid(pid_, &status_, WNOHANG) == pid_) reaped_ = true;
+  return !reaped_;
+}
+
 std::string Process::output() const {
   std::ifstream in(path_);
   std::stringstream ss;

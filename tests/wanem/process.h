@@ -26,6 +26,10 @@ class Process {
 
   Outcome wait(std::chrono::milliseconds timeout);
   bool waitForOutput(const std::string& text, std::chrono::milliseconds timeout);
+  // Sends `sig` to the child (e.g. SIGKILL to a peer mid-transfer).
+  void signal(int sig);
+  // Not exited yet (reaps it when it has).
+  bool running();
   std::string output() const;
 
  private:

@@ -121,6 +121,7 @@ void addPath(nlohmann::ordered_json& j, const PathSummary& p) {
   q["min_rtt_ms"] = round(p.min_rtt_ms, 3);
   q["delivery_gbps"] = round(p.delivery_gbps, 3);
   q["retransmits"] = p.retransmits;
+  q["resumes"] = p.resumes;
   q["congestion"] = p.congestion;
   if (!p.flow.controller.empty()) {
     const FlowSummary& f = p.flow;

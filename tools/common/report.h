@@ -17,6 +17,7 @@ struct PathSummary {
   double min_rtt_ms = 0;      // lowest over the lanes
   double delivery_gbps = 0;   // sum of the lanes' recent delivery rates
   uint64_t retransmits = 0;   // sum over the lanes, since the channel opened
+  uint64_t resumes = 0;       // session resumes (all lanes reconnected), since opened
   std::string congestion;     // the first lane's congestion control
   FlowSummary flow;           // farlink's own flow control (controller "" = off)
 };

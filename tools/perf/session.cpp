@@ -49,6 +49,7 @@ void printRow(const Output& out, const TestSpec& spec, const RunOutcome& o,
   if (out.json) {
     tools::PathSummary path = tools::summarizePath(st.lane);
     path.flow = st.flow;
+    path.resumes = st.resumes;
     std::string line;
     if (bw) {
       tools::BwRow row = bwRow(spec, o, st);

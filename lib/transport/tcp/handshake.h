@@ -109,6 +109,8 @@ class ClientHandshake {
   bool advance();
   short events() const;
   bool ok() const { return state_ == State::kDone; }
+  // The TCP connect (SYN) is not answered yet.
+  bool connecting() const { return state_ == State::kConnecting; }
   const Status& error() const { return error_; }
   int fd() const { return io_.fd(); }
   UniqueFd takeFd() { return io_.takeFd(); }

@@ -21,11 +21,14 @@ using farlink::LaneSession;
 // HELLO bits beyond PSK (wire::kCapUcx for a UCX bootstrap).
 // With o.resume_timeout > 0, plain TCP lanes (no capability bits) offer
 // session resume; `resume_session` (non-null) reconnects that live session
-// instead of opening a new one (HELLO kCapResuming).
+// instead of opening a new one (HELLO kCapResuming). `syn_bound` > 0:
+// give up (kTimedOut) when a lane's TCP connect is still unanswered after
+// that long, so that a caller retrying sends a fresh SYN instead of waiting
+// for the kernel's own retransmissions (1 s, then 3 s, ...).
 Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count,
                                  uint32_t capabilities = 0,
-                                 const wire::SessionId* resume_session = nullptr);
-
+                                 const wire::SessionId* resume_session = nullptr,
+                                 std::chrono::milliseconds syn_bound = {});
 
 // A listener that runs handshakes, groups lanes by session and hands each
 // complete session to `make` (see TransportFactory::adopt); `scheme` names

@@ -136,19 +136,25 @@ Resumer::~Resumer() {
 
 std::unique_ptr<Resumer> Resumer::reconnect(Uri uri, ChannelOptions o, int lanes,
                                             wire::SessionId session,
-                                            std::shared_ptr<ResumeMailbox> box, Deadline until) {
+                                            std::shared_ptr<ResumeMailbox> box, Deadline until,
+                                            std::chrono::microseconds rtt) {
   std::unique_ptr<Resumer> r(new Resumer);
   Resumer* self = r.get();
   r->thread_ = std::thread([self, uri = std::move(uri), o = std::move(o), lanes, session,
-                            box = std::move(box), until]() mutable {
+                            box = std::move(box), until, rtt]() mutable {
     using std::chrono::milliseconds;
-    milliseconds backoff(50);
+    milliseconds step(50);
+    const auto answer_floor = std::chrono::ceil<milliseconds>(2 * rtt);
     for (;;) {
-      auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+      const Clock::time_point began = Clock::now();
+      auto left = std::chrono::duration_cast<milliseconds>(until - began);
       if (left.count() <= 0) return;
       ChannelOptions attempt = o;
       attempt.connect_timeout = std::min({o.connect_timeout, milliseconds(2000), left});
-      auto lanes_or = connectLanes(uri, attempt, lanes, 0, &session);
+      // A SYN lost in a blackout is retransmitted by the kernel only 1 s,
+      // then 3 s, later: a fresh connect every step finds the link as soon
+      // as it is back.
+      auto lanes_or = connectLanes(uri, attempt, lanes, 0, &session, std::max(step, answer_floor));
       if (lanes_or) return box->deliver(std::move(lanes_or.value()));
       // A refusal (unknown session, wrong key, protocol) will not change by
       // retrying; a reset, a timeout or a busy listener may.
@@ -157,9 +163,13 @@ std::unique_ptr<Resumer> Resumer::reconnect(Uri uri, ChannelOptions o, int lanes
                    c == StatusCode::kNotSupported || c == StatusCode::kInvalidArgument;
       box->noteError(lanes_or.status(), fatal);
       if (fatal) return;
-      left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
-      if (!self->pause(std::min(backoff, std::max(left, milliseconds(0))))) return;
-      backoff = std::min(backoff * 2, milliseconds(1000));
+      // The step counts from the attempt's start: one that timed out has
+      // waited its step already.
+      const Clock::time_point now = Clock::now();
+      auto wait = std::chrono::duration_cast<milliseconds>(began + step - now);
+      left = std::chrono::duration_cast<milliseconds>(until - now);
+      if (!self->pause(std::clamp(wait, milliseconds(0), std::max(left, milliseconds(0))))) return;
+      step = std::min(step * 2, milliseconds(1000));
     }
   });
   return r;

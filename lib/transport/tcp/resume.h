@@ -82,12 +82,17 @@ class ResumeHub {
 // mailbox, so the channel's lock is never held across its waits.
 class Resumer {
  public:
-  // Connecting side: reconnects `lanes` lanes of `session` to `uri`, with
-  // back-off (50 ms doubling to 1 s), until `until`. Each attempt is bounded
-  // by min(connect_timeout, 2 s), which bounds how long destruction waits.
+  // Connecting side: reconnects `lanes` lanes of `session` to `uri` until
+  // `until`, an attempt starting every back-off step (50 ms doubling to
+  // 1 s). Each attempt is bounded by min(connect_timeout, 2 s), which bounds
+  // how long destruction waits, and gives up on an unanswered SYN after
+  // max(step, 2 x `rtt`) (the lanes' RTT before the cut), so a link that
+  // comes back is tried within a step, not after the kernel's next SYN
+  // retransmission (1 s, 3 s, ... after the first).
   static std::unique_ptr<Resumer> reconnect(Uri uri, ChannelOptions o, int lanes,
                                             wire::SessionId session,
-                                            std::shared_ptr<ResumeMailbox> box, Deadline until);
+                                            std::shared_ptr<ResumeMailbox> box, Deadline until,
+                                            std::chrono::microseconds rtt);
   // Accepting side: keeps the listener accepting until lanes arrive or `until`.
   static std::unique_ptr<Resumer> await(std::shared_ptr<ResumeHub> hub,
                                         std::shared_ptr<ResumeMailbox> box, Deadline until);

@@ -3,6 +3,7 @@
 // (TCP), or to another datapath that bootstraps over them (UCX).
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "transport/tcp/handshake.h"
@@ -22,8 +23,11 @@ std::string hexOf(const uint8_t* p, size_t n) {
 }
 
 Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int lane_count,
-                                 uint32_t capabilities, const wire::SessionId* resume_session) {
-  Deadline deadline = Clock::now() + o.connect_timeout;
+                                 uint32_t capabilities, const wire::SessionId* resume_session,
+                                 std::chrono::milliseconds syn_bound) {
+  const Clock::time_point start = Clock::now();
+  Deadline deadline = start + o.connect_timeout;
+  Deadline syn_deadline = syn_bound.count() > 0 ? start + syn_bound : deadline;
   std::string peer = uri.hostPort();
   ClientHandshake::Config cfg{o.psk, static_cast<uint32_t>(o.chunk_size), {},
                               static_cast<uint16_t>(lane_count), capabilities, {}, {}};
@@ -57,13 +61,21 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
   for (;;) {
     std::vector<pollfd> pfds;
     std::vector<ClientHandshake*> who;
+    bool syn_unanswered = false;
     for (auto& h : hs) {
       if (h->ok()) continue;
       pfds.push_back({h->fd(), h->events(), 0});
       who.push_back(h.get());
+      syn_unanswered = syn_unanswered || h->connecting();
     }
     if (pfds.empty()) break;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    Deadline until = syn_unanswered ? std::min(deadline, syn_deadline) : deadline;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    if (left.count() <= 0 && until < deadline)
+      return Status(StatusCode::kTimedOut, "cannot connect to " + peer +
+                                               ": no answer to the TCP connection request "
+                                               "within " +
+                                               std::to_string(syn_bound.count()) + " ms");
     if (left.count() <= 0)
       return Status(StatusCode::kTimedOut,
                     "cannot connect to " + peer + ": no answer to the farlink handshake within " +

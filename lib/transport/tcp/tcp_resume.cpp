@@ -6,6 +6,7 @@
 // down, the connecting side reconnects them, each end says on each new lane
 // how many frames it consumed (RESUME), and each sender sends again, in
 // order, what the other did not consume, before anything new.
+#include <algorithm>
 #include <cerrno>
 
 #include "transport/tcp/socket_util.h"
@@ -58,10 +59,12 @@ void TcpChannel::stepResume() {
     int n = static_cast<int>(lanes_.size());
     if (mailbox_->hasLanes())
       ;  // the peer's lanes are here already
-    else if (!setup_.reconnect.host.empty())
+    else if (!setup_.reconnect.host.empty()) {
+      uint32_t rtt_us = 0;  // as the lanes last saw it, before the cut
+      for (auto& l : lanes_) rtt_us = std::max(rtt_us, l->rtt_us);
       resumer_ = Resumer::reconnect(setup_.reconnect, setup_.options, n, setup_.session, mailbox_,
-                                    resume_deadline_);
-    else if (setup_.hub)
+                                    resume_deadline_, std::chrono::microseconds(rtt_us));
+    } else if (setup_.hub)
       resumer_ = Resumer::await(setup_.hub, mailbox_, resume_deadline_);
   }
   if (phase_ != Phase::kWaiting) return;

@@ -1,10 +1,14 @@
 #include "transport/tcp/tls_lane.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 
 namespace farlink::tcp {
@@ -86,6 +90,52 @@ int findSession(SSL* ssl, const unsigned char* id, size_t len, SSL_SESSION** ses
   return *sess != nullptr ? 1 : 0;
 }
 
+// The handshake's socket BIO. OpenSSL's own (SSL_set_fd) writes with
+// write(), which raises SIGPIPE when the peer has closed and so kills a
+// process that did not ignore it; a library must neither do that nor change
+// the process's signal disposition, so this one sends with MSG_NOSIGNAL
+// (the peer's close is then an error of this lane only).
+int fdOf(BIO* b) { return static_cast<int>(reinterpret_cast<intptr_t>(BIO_get_data(b))); }
+
+int socketWrite(BIO* b, const char* data, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n;
+  do n = ::send(fdOf(b), data, static_cast<size_t>(len), MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_write(b);
+  return static_cast<int>(n);
+}
+
+int socketRead(BIO* b, char* out, int len) {
+  BIO_clear_retry_flags(b);
+  ssize_t n;
+  do n = ::recv(fdOf(b), out, static_cast<size_t>(len), 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) BIO_set_retry_read(b);
+  return static_cast<int>(n);
+}
+
+long socketCtrl(BIO*, int cmd, long, void*) { return cmd == BIO_CTRL_FLUSH ? 1 : 0; }
+
+BIO_METHOD* makeSocketMethod() {
+  BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "farlink socket");
+  if (m == nullptr) return nullptr;
+  BIO_meth_set_write(m, socketWrite);
+  BIO_meth_set_read(m, socketRead);
+  BIO_meth_set_ctrl(m, socketCtrl);
+  return m;
+}
+
+// A BIO on `fd` (not owned: freeing the BIO leaves the socket open).
+BIO* socketBio(int fd) {
+  static BIO_METHOD* const method = makeSocketMethod();  // never freed
+  BIO* b = method != nullptr ? BIO_new(method) : nullptr;
+  if (b == nullptr) return nullptr;
+  BIO_set_data(b, reinterpret_cast<void*>(static_cast<intptr_t>(fd)));
+  BIO_set_init(b, 1);
+  return b;
+}
+
 std::string opensslErrors() {
   std::string out;
   while (unsigned long e = ERR_get_error()) {
@@ -145,7 +195,12 @@ Status TlsLane::sslError(int rc, const char* op) {
 
 Status TlsLane::handshake(int fd) {
   if (memory_bios_) return Status();
-  if (SSL_get_fd(ssl_) != fd && SSL_set_fd(ssl_, fd) != 1) return sslError(0, "setup");
+  if (bio_fd_ != fd) {
+    BIO* b = socketBio(fd);
+    if (b == nullptr) return sslError(0, "setup");
+    SSL_set_bio(ssl_, b, b);  // one reference, owned by ssl_ from now on
+    bio_fd_ = fd;
+  }
   ERR_clear_error();
   int rc = SSL_do_handshake(ssl_);
   if (rc != 1) {

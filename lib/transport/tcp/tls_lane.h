@@ -3,7 +3,8 @@
 // lane's farlink handshake (wire::Role::kTls), so no certificates are
 // involved and a TLS stream spliced onto another lane or session fails its
 // handshake. The handshake runs on the non-blocking socket (poll-driven,
-// like the farlink handshake); afterwards the datapath moves ciphertext
+// like the farlink handshake; sent with MSG_NOSIGNAL: a closed peer is an
+// error, never SIGPIPE); afterwards the datapath moves ciphertext
 // itself and uses seal()/feed()/read() on memory BIOs.
 // Not thread-safe: one lane, one driver at a time.
 #pragma once
@@ -56,6 +57,7 @@ class TlsLane {
   std::string peer_;
   int lane_index_;
   wire::Proof key_;
+  int bio_fd_ = -1;  // the socket the handshake BIO is on
   bool memory_bios_ = false;
   bool want_write_ = false;
   bool maybe_more_ = false;     // fed ciphertext read() has not exhausted
