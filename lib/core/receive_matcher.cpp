@@ -63,10 +63,10 @@ ReceiveMatcher::Route ReceiveMatcher::route(const wire::FrameHeader& h) {
   }
   uint64_t idx = h.offset / peer_chunk_;
   uint64_t bit = uint64_t{1} << (idx % 64);
-  if (m->seen[idx / 64] & bit)
+  if (m->seenWord(idx) & bit)
     return fail("sent chunk " + std::to_string(idx) + " of message " + std::to_string(h.msg_seq) +
                 " twice");
-  m->seen[idx / 64] |= bit;
+  m->seenWord(idx) |= bit;
   return Route::deliver(m, m->dest ? m->dest + h.offset : nullptr);
 }
 
@@ -75,7 +75,7 @@ ReceiveMatcher::Route ReceiveMatcher::announce(const wire::FrameHeader& h) {
   m.seq = h.msg_seq;
   m.tag = h.tag;
   m.total = h.total_len;
-  m.seen.assign((chunkCount(h.total_len, peer_chunk_) + 63) / 64, 0);
+  m.resetSeen(chunkCount(h.total_len, peer_chunk_));
   auto it = std::find_if(posted_.begin(), posted_.end(),
                          [&](const auto& r) { return tagMatches(r->postedTag(), h.tag); });
   if (it != posted_.end()) {
@@ -124,7 +124,7 @@ void ReceiveMatcher::chunkDone(InMessage* m, uint32_t len) {
 
 void ReceiveMatcher::unroute(InMessage* m, const wire::FrameHeader& h) {
   uint64_t idx = h.offset / peer_chunk_;
-  m->seen[idx / 64] &= ~(uint64_t{1} << (idx % 64));
+  m->seenWord(idx) &= ~(uint64_t{1} << (idx % 64));
 }
 
 void ReceiveMatcher::deliver(InMessage* m) {

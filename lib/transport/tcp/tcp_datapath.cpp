@@ -47,6 +47,10 @@ void TcpChannel::armAll() {
 
 void TcpChannel::armSend(Lane& lane) {
   if (lane.send_busy || lane.close_frame_sent || phase_ != Phase::kLive) return;
+  // Most passes (a receive posted, a wait) have nothing for any lane to send.
+  if (!resume_ && !goodbye_ && !lane.keepalive_due && ctrlq_.empty() && !sendq_.hasChunks() &&
+      !rmaq_.hasChunks())
+    return;
   size_t nio = 0, bytes = 0;
   lane.batch.clear();
   lane.close_in_batch = false;
