@@ -5,7 +5,7 @@
 // both ends of a channel (ChannelStats::lane[i].ack_timeout). Lane 0 has
 // the default; the later lanes' timeouts cover 4 RTTs of the path
 // (FARLINK_TEST_NETEM_RTT_MS: what netem adds), and without delay they are
-// shorter than a 20 ms RTT would need.
+// shorter than an 80 ms RTT needs.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -31,8 +31,8 @@ TEST(AckTimeoutRule, CoversFourRttsWithinTheBounds) {
       EXPECT_LT(ackTimeoutUs(t - 1), 4 * rtt_us) << "not the smallest";
     }
   }
-  EXPECT_EQ(ackTimeoutForRtt(20e3), 15);  // 134 ms for a 20 ms RTT
-  EXPECT_EQ(ackTimeoutForRtt(40e3), 16);  // 268 ms for 40 ms
+  EXPECT_EQ(ackTimeoutForRtt(20e3), 16);  // the floor, 268 ms, for a 20 ms RTT
+  EXPECT_EQ(ackTimeoutForRtt(80e3), 17);  // 537 ms for 80 ms
   EXPECT_EQ(ackTimeoutForRtt(60e6), verbs::kMaxAckTimeout);
 }
 
@@ -86,7 +86,7 @@ TEST(AckTimeoutGuest, LanesOfBothEndsCoverTheRtt) {
       EXPECT_LE(t, verbs::kMaxAckTimeout) << end << " lane " << i;
       EXPECT_GE(ackTimeoutUs(t), 4 * netem_rtt_us) << end << " lane " << i;
       if (netem_rtt_us == 0) {
-        EXPECT_LT(ackTimeoutUs(t), 4 * 20e3) << end << " lane " << i << ": no delay, yet long-link sized";
+        EXPECT_LT(ackTimeoutUs(t), 4 * 80e3) << end << " lane " << i << ": no delay, yet long-link sized";
       }
       // The listener sizes its QPs from the RTT the client measured.
       EXPECT_EQ(t, c.lane[i].ack_timeout) << end << " lane " << i;

@@ -213,7 +213,9 @@ class VerbsListener final : public ListenerImpl {
       s.first = hello;
       s.peer = p->lane->peer;
       s.lanes.resize(hello.lane_count);
-      s.deadline = p->deadline;
+      // A client connects lane 0 first and the others only after lane 0's
+      // handshake (its RTT sizes their ACK timeouts): two handshakes' time.
+      s.deadline = p->deadline + opts_.connect_timeout;
       it = sessions_.emplace(hello.session, std::move(s)).first;
     }
     PendingSession& s = it->second;
