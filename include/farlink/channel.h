@@ -68,6 +68,9 @@ struct LaneStats {
   uint64_t cwnd_bytes = 0;     // congestion window
   uint64_t retransmits = 0;    // segments or packets sent again
   std::string congestion;      // congestion control in use, e.g. "cubic", "bbr"
+  // verbs: the RC QP's local ACK timeout t (4.096 us x 2^t), as the device
+  // reports it. 0 for other datapaths.
+  int ack_timeout = 0;
 };
 
 // The channel's own flow control (FARLINK_FLOW); controller empty = off.

@@ -49,6 +49,7 @@ TEST(Recommend, BdpIsRateTimesRtt) {
   const Recommendation r = recommend(1e9, 30, debianDefaults());
   EXPECT_EQ(r.bdp_bytes, 3750000u);
   EXPECT_EQ(r.window_bytes, 4 * kMiB);  // rounded up to 1 MiB chunks
+  EXPECT_EQ(r.verbs_ack_timeout, 16);    // 4 x 30 ms = 120 ms: the floor, 268 ms
 }
 
 TEST(Recommend, AutotuningCapSetsTheLaneCount) {
@@ -66,6 +67,7 @@ TEST(Recommend, SmallBdpNeedsOneLaneAndOneChunk) {
   EXPECT_EQ(r.bdp_bytes, 6250u);
   EXPECT_EQ(r.window_bytes, kMiB);
   EXPECT_EQ(r.lanes, 1);
+  EXPECT_EQ(r.verbs_ack_timeout, 16);  // the floor, 268 ms
   EXPECT_TRUE(r.limit.empty());
 }
 

@@ -80,6 +80,7 @@ struct Recommendation {
   double achievable_bps = 0;   // what the kernel limits allow with these settings
   std::string limit;           // which limit caps throughput, "" when none does
   std::vector<std::string> sysctls;  // commands that lift it
+  int verbs_ack_timeout = 0;  // the QP ACK timeout t a verbs channel derives from this RTT
 };
 
 // What a datapath that picks its own transports (UCX) finds here, and

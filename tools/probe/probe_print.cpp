@@ -5,6 +5,7 @@
 #include "common/cli.h"
 #include "probe/probe.h"
 #include "probe/recommend.h"
+#include "transport/verbs/verbs_ack_timeout.h"
 
 namespace farlink::probe {
 namespace {
@@ -78,6 +79,9 @@ void printRecommendation(FILE* out, const Recommendation& m, const KernelLimits&
                m.bdp_bytes);
   std::fprintf(out, "  in-flight window         %s\n", mib(m.window_bytes).c_str());
   std::fprintf(out, "  lanes                    %d (--lanes / FARLINK_LANES)\n", m.lanes);
+  std::fprintf(out, "  verbs QP ACK timeout     %d (4.096 us x 2^%d = %.0f ms; lanes after the first)\n",
+               m.verbs_ack_timeout, m.verbs_ack_timeout,
+               verbs::ackTimeoutUs(static_cast<uint8_t>(m.verbs_ack_timeout)) / 1e3);
   if (m.socket_buffer)
     std::fprintf(out, "  socket buffer            %s per lane (FARLINK_SOCKET_BUFFER=%" PRIu64 ")\n",
                  mib(m.socket_buffer).c_str(), m.socket_buffer);
@@ -183,7 +187,7 @@ std::string toJson(const ProbeReport& r) {
                              {"bdp_bytes", m.bdp_bytes},       {"lanes", m.lanes},
                              {"window_bytes", m.window_bytes}, {"socket_buffer", m.socket_buffer},
                              {"achievable_bps", m.achievable_bps}, {"limit", m.limit},
-                             {"sysctls", m.sysctls}};
+                             {"sysctls", m.sysctls}, {"verbs_ack_timeout", m.verbs_ack_timeout}};
   }
   return out.dump();
 }

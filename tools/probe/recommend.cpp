@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "transport/verbs/verbs_ack_timeout.h"
+
 
 namespace farlink::probe {
 namespace {
@@ -92,6 +94,7 @@ Recommendation recommend(double rate_bps, double rtt_ms, const KernelLimits& k, 
   Recommendation r;
   r.rate_bps = rate_bps;
   r.rtt_ms = rtt_ms;
+  r.verbs_ack_timeout = verbs::ackTimeoutForRtt(rtt_ms * 1e3);
   const double rtt_s = rtt_ms / 1000.0;
   r.bdp_bytes = static_cast<uint64_t>(std::ceil(rate_bps / 8.0 * rtt_s));
   r.window_bytes = std::max(chunk, roundUp(r.bdp_bytes, chunk));

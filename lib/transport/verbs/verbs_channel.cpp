@@ -167,7 +167,10 @@ ChannelStats VerbsChannel::stats() const {
   st.session_id = setup_.session_hex;
   st.lanes = static_cast<int>(lanes_.size());
   st.authenticated = setup_.authenticated;
-  for (const auto& l : lanes_) st.lane.push_back(l->stats);
+  for (const auto& l : lanes_) {
+    st.lane.push_back(l->stats);
+    st.lane.back().ack_timeout = queryAckTimeout(*l);
+  }
   return st;
 }
 

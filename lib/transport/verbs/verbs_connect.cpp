@@ -172,6 +172,30 @@ Result<std::shared_ptr<ChannelImpl>> connectVerbs(const Uri& uri, const ChannelO
   }
   std::vector<Lane*> raw;
   for (auto& l : lanes) raw.push_back(l.get());
+  // A QP's ACK timeout can only be set on its way to RTS, i.e. before its
+  // connect. So lane 0 connects first, with the conservative default; the
+  // round trip it measures sizes the other lanes' timeouts, and their
+  // connect requests carry it to the listener, whose QPs see the same path.
+  // Both samples below are upper bounds of the RTT (the peer's processing
+  // is inside them), so their minimum errs on the long side, as it must.
+  std::vector<bool> routed(o.lanes, false), connecting(o.lanes, false);
+  Clock::time_point lane0_connect{}, hello_sent{};
+  double connect_rtt_us = 0, rtt_us = 0;  // 0: not measured yet
+  auto usSince = [](Clock::time_point t) {
+    return std::max(1.0, std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+  };
+  auto connectLane = [&](Lane& l) {
+    uint8_t data[kConnectDataSize];
+    encodeConnectData(static_cast<uint32_t>(std::min(rtt_us, 4e9)), data);
+    setAckTimeout(l, ackTimeoutForRtt(rtt_us));
+    rdma_conn_param p = connParam(l);
+    p.private_data = data;
+    p.private_data_len = sizeof data;
+    connecting[l.index] = true;
+    if (l.index == 0) lane0_connect = Clock::now();
+    if (rdma_connect(l.id.get(), &p) != 0) return verbsError(StatusCode::kIoError, "rdma_connect " + peer, errno);
+    return Status();
+  };
   // A refusal (WELCOME/VERDICT) explains a disconnect that follows it, so
   // the handshakes' verdicts win over CM events and flushed completions.
   Status transport_error;
@@ -185,18 +209,19 @@ Result<std::shared_ptr<ChannelImpl>> connectVerbs(const Uri& uri, const ChannelO
       rdma_ack_cm_event(ev);
       Status s;
       if (type == RDMA_CM_EVENT_ADDR_RESOLVED) {
-        uint8_t t = kAckTimeout;  // older kernels lack the option: keep their default
-        (void)rdma_set_option(id, RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &t, sizeof t);
         if (rdma_resolve_route(id, resolve_ms) != 0)
           s = verbsError(StatusCode::kIoError, "rdma_resolve_route " + peer, errno);
       } else if (type == RDMA_CM_EVENT_ROUTE_RESOLVED) {
         lane->id.release();  // setupLane takes it back
         s = setupLane(*lane, id);
-        rdma_conn_param p = connParam(*lane);
-        if (s.isOk() && rdma_connect(id, &p) != 0)
-          s = verbsError(StatusCode::kIoError, "rdma_connect " + peer, errno);
+        routed[lane->index] = s.isOk();
+        if (s.isOk() && (lane->index == 0 || rtt_us > 0)) s = connectLane(*lane);
       } else if (type == RDMA_CM_EVENT_ESTABLISHED) {
         lane->established = true;
+        if (lane->index == 0) {
+          connect_rtt_us = usSince(lane0_connect);
+          hello_sent = Clock::now();
+        }
         s = sendMessage(*lane, hs[lane->index]->hello());
       } else {
         s = cmEventError(type, status, peer);
@@ -211,11 +236,19 @@ Result<std::shared_ptr<ChannelImpl>> connectVerbs(const Uri& uri, const ChannelO
         continue;
       }
       bool f = false;
-      Status s = pollHandshakeCq(*l, [&](const uint8_t* d, size_t n) { return hs[i]->onMessage(d, n); }, &f);
+      Status s = pollHandshakeCq(*l, [&](const uint8_t* d, size_t n) {
+        // Lane 0's first message back is the WELCOME to our HELLO.
+        if (i == 0 && rtt_us == 0) rtt_us = std::min(connect_rtt_us, usSince(hello_sent));
+        return hs[i]->onMessage(d, n);
+      }, &f);
       if (!s && transport_error.isOk()) transport_error = s;
       finished[i] = f;
       all &= f;
     }
+    if (rtt_us > 0)
+      for (auto& l : lanes)
+        if (routed[l->index] && !connecting[l->index] && transport_error.isOk())
+          if (Status s = connectLane(*l); !s) transport_error = s;
     for (auto& h : hs)
       if (h->failed()) return h->error();
     if (!transport_error.isOk()) return transport_error;

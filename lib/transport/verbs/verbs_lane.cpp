@@ -158,6 +158,21 @@ rdma_conn_param connParam(const Lane&) {
   return p;
 }
 
+void setAckTimeout(Lane& lane, uint8_t t) {
+  // Kernels before 4.17 lack the option: their default stays (rdma_cm's
+  // from the path record), which is what this code did before as well.
+  if (rdma_set_option(lane.id.get(), RDMA_OPTION_ID, RDMA_OPTION_ID_ACK_TIMEOUT, &t, sizeof t) == 0)
+    lane.ack_timeout = t;
+}
+
+uint8_t queryAckTimeout(const Lane& lane) {
+  if (!lane.qp || lane.qp->qp == nullptr) return 0;
+  ibv_qp_attr attr{};
+  ibv_qp_init_attr init{};
+  if (ibv_query_qp(lane.qp->qp, &attr, IBV_QP_TIMEOUT, &init) != 0) return 0;
+  return attr.timeout;
+}
+
 bool armCq(Lane& lane) {
   if (!lane.cq) return true;
   if (ibv_req_notify_cq(lane.cq.get(), 0) != 0) return false;

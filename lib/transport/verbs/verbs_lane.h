@@ -18,6 +18,7 @@
 #include "core/channel_impl.h"
 #include "core/send_queue.h"
 #include "core/wire.h"
+#include "transport/verbs/verbs_ack_timeout.h"
 
 namespace farlink::verbs {
 
@@ -28,9 +29,8 @@ inline constexpr size_t kSlotBytes = wire::kFrameHeaderSize + kSlotPayload;
 // Receives each lane keeps posted; also the credits a peer starts with.
 inline constexpr uint32_t kRecvSlots = 16;
 inline constexpr uint32_t kSendSlots = 16;
-// 4.096 µs × 2^18 ≈ 1.07 s: longer than any RTT a long-haul route has, so
-// the QP never retransmits (or gives up) merely because the link is long.
-inline constexpr uint8_t kAckTimeout = 18;
+// The ACK timeout comes from the RTT (verbs_ack_timeout.h); with 7 retries
+// a lane gives up after about 8 timeouts without an ACK.
 inline constexpr uint8_t kRetryCount = 7;
 inline constexpr uint8_t kRnrRetry = 7;  // 7 = retry forever
 
@@ -84,6 +84,7 @@ struct Lane {
   std::unique_ptr<rdma_cm_id, QpDeleter> qp;  // holds the id whose QP it is
   bool established = false;
   bool disconnected = false;  // the peer's DREQ (or an error) arrived
+  uint8_t ack_timeout = 0;    // what setAckTimeout asked for (0: kernel default)
 
   // --- send side ---
   std::vector<uint32_t> free_send;  // free send slot indices
@@ -121,6 +122,11 @@ Status postRecv(Lane& lane, uint32_t slot);
 Status postSend(Lane& lane, uint32_t slot, uint32_t len, bool with_imm, uint32_t imm);
 // Connection parameters both sides use (retry counts, RDMA read depth).
 rdma_conn_param connParam(const Lane& lane);
+// Asks rdma_cm to give the QP this local ACK timeout when it moves to RTS
+// (the only transition that sets it): call before rdma_connect/rdma_accept.
+void setAckTimeout(Lane& lane, uint8_t t);
+// The QP's ACK timeout as the device reports it (ibv_query_qp); 0 if unknown.
+uint8_t queryAckTimeout(const Lane& lane);
 // Asks for a completion event; poll the CQ once more before sleeping, or a
 // completion that arrived in between is missed.
 bool armCq(Lane& lane);

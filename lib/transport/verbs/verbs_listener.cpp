@@ -94,9 +94,13 @@ class VerbsListener final : public ListenerImpl {
       rdma_cm_event_type type = ev->event;
       rdma_cm_id* id = ev->id;
       auto* lane = static_cast<Lane*>(id->context);
+      uint32_t peer_rtt_us = type == RDMA_CM_EVENT_CONNECT_REQUEST
+                                 ? decodeConnectData(ev->param.conn.private_data,
+                                                     ev->param.conn.private_data_len)
+                                 : 0;
       rdma_ack_cm_event(ev);  // before any rdma_destroy_id of this id
       if (type == RDMA_CM_EVENT_CONNECT_REQUEST) {
-        onConnectRequest(id);
+        onConnectRequest(id, peer_rtt_us);
       } else if (type == RDMA_CM_EVENT_ESTABLISHED) {
         if (lane) lane->established = true;
       } else if (lane != nullptr) {
@@ -117,7 +121,9 @@ class VerbsListener final : public ListenerImpl {
       if (q.get() == p) q.reset();
   }
 
-  void onConnectRequest(rdma_cm_id* id) {
+  // `peer_rtt_us`: the RTT the connecting side measured on its lane 0, from
+  // the request's private data (0: none; a first lane or an older peer).
+  void onConnectRequest(rdma_cm_id* id, uint32_t peer_rtt_us) {
     auto lane = std::make_unique<Lane>();
     lane->index = 0;
     lane->peer = peerOf(id);
@@ -130,6 +136,12 @@ class VerbsListener final : public ListenerImpl {
                                                                " handshakes already in progress"));
     }
     Status s = setupLane(*lane, id);
+    // Our QP reaches RTS inside rdma_accept, before this side could time a
+    // round trip of its own; both directions share the path, so the peer's
+    // measurement sizes our timeout too. A lie only hurts the liar's own
+    // channel (spurious retransmissions), and the result stays within
+    // [kMinAckTimeout, kMaxAckTimeout].
+    if (s.isOk()) setAckTimeout(*lane, ackTimeoutForRtt(peer_rtt_us));
     rdma_conn_param p = connParam(*lane);
     if (s.isOk() && rdma_accept(id, &p) != 0)
       s = verbsError(StatusCode::kIoError, "rdma_accept from " + lane->peer, errno);
@@ -201,7 +213,9 @@ class VerbsListener final : public ListenerImpl {
       s.first = hello;
       s.peer = p->lane->peer;
       s.lanes.resize(hello.lane_count);
-      s.deadline = p->deadline;
+      // A client connects lane 0 first and the others only after lane 0's
+      // handshake (its RTT sizes their ACK timeouts): two handshakes' time.
+      s.deadline = p->deadline + opts_.connect_timeout;
       it = sessions_.emplace(hello.session, std::move(s)).first;
     }
     PendingSession& s = it->second;
