@@ -117,7 +117,8 @@ Status waitAllWhile(Mesh& mesh, Driver& driver, std::vector<PeerOp>& ops, Deadli
 // busy cores) a 1 KiB-256 KiB allgather took 1.5-3x as long with the
 // second thread, and now and then several ms while it waited for a core.
 // CommunicatorOptions::gather_overlap (FARLINK_COLL_GATHER_OVERLAP) turns
-// the overlap of the hierarchical allgather and reduce-scatter on or off.
+// the overlap of the hierarchical allgather and reduce-scatter on (default)
+// or off.
 // One overlapped reduce-scatter (1+2+2 sites, load 8) once stopped moving
 // bytes until the collective timeout, with a fresh thread per collective;
 // it was not seen again in some 170,000 overlapped collectives since.
