@@ -100,12 +100,11 @@ struct CommunicatorOptions {
   // bandwidth-delay product. 0: channel.lanes. FARLINK_COLL_LANES.
   int cross_site_lanes = 1;
   // Hierarchical allgather and reduce-scatter: run the site's adapter call
-  // while a second thread carries the cross-site transfer (from 1 MiB per
-  // rank and site), instead of one after the other. Off by default: once,
-  // in over a thousand test runs, it stopped until the collective timeout,
-  // and the cause is not known (farlink-coll(1)). Must be the same on every
-  // rank. FARLINK_COLL_GATHER_OVERLAP (0 or 1).
-  bool gather_overlap = false;
+  // while the communicator's driver thread carries the cross-site transfer
+  // (from 1 MiB per rank and site), instead of one after the other. On by
+  // default; false runs them in turn (farlink-coll(1)). Must be the same on
+  // every rank. FARLINK_COLL_GATHER_OVERLAP (0 or 1).
+  bool gather_overlap = true;
   ChannelOptions channel;  // for every channel the communicator opens
 
   // torchrun-style RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT (LOCAL_RANK is

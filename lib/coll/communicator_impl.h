@@ -1,5 +1,6 @@
 // What a Communicator holds: the world mesh, the site layout, this site's
-// adapter, and the worker thread that runs collectives in call order.
+// adapter, the worker thread that runs collectives in call order and the
+// driver thread that moves inter-site bytes beside it.
 #pragma once
 
 #include <condition_variable>
@@ -13,6 +14,7 @@
 
 #include "coll/adapter.h"
 #include "coll/algorithms.h"
+#include "coll/driver.h"
 #include "coll/store.h"
 #include "farlink/collective.h"
 
@@ -70,6 +72,10 @@ class CommunicatorImpl {
   // One site: the site's own library runs every collective it offers (its
   // local ranks are the world ranks, in order).
   bool singleSite() const { return layout.names.size() == 1; }
+
+  // Drives inter-site transfers beside the worker (overlap, allreduce
+  // pipeline); outlives every collective, so its io_uring reads stay armed.
+  coll::Driver driver;
 
   coll::Group world;  // world ranks in rank order
   coll::Group ring;   // world ranks ordered by site, so a ring crosses sites only siteCount times

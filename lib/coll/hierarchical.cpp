@@ -10,8 +10,9 @@
 // while the site reduce-scatters the whole buffer and again while the site
 // allgathers it. Here the calling thread runs every adapter call (step 1 of
 // all pieces, then step 3 of each piece as it becomes ready — a fixed order,
-// the same on every local rank, as MPI and Gloo require), while a second
-// thread drives the inter-site channels and reduces each piece as it lands.
+// the same on every local rank, as MPI and Gloo require), while the
+// communicator's driver thread (driver.h) drives the inter-site channels and
+// reduces each piece as it lands.
 // Every piece's receives are posted first and its sends as soon as its
 // reduce-scatter ends, so the link stays busy from the first piece to the
 // last.
@@ -21,7 +22,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <thread>
 
 #include "coll/communicator_impl.h"
 #include "coll/wire_header.h"
@@ -187,8 +187,9 @@ Status Pipeline::reduce(Piece& pc) {
   return Status();
 }
 
-// The link thread: waits for each piece's exchange in order (waitAll drives
-// the channels, which moves later pieces' bytes too) and reduces it.
+// The link side, on the driver thread: waits for each piece's exchange in
+// order (waitAll drives the channels, which moves later pieces' bytes too)
+// and reduces it.
 void Pipeline::linkSide() {
   for (size_t p = 0; p < pieces_.size(); ++p) {
     {
@@ -211,7 +212,7 @@ void Pipeline::linkSide() {
   }
 }
 
-// An adapter-side failure: the link thread must stop touching our buffers.
+// An adapter-side failure: the link side must stop touching our buffers.
 Status Pipeline::fail(const Status& why) {
   ctx_.mesh.abort(why);
   std::lock_guard<std::mutex> lk(pr_.mu);
@@ -238,12 +239,9 @@ Status Pipeline::run(const void* send, void* recv) {
       return s;
     }
 
-  std::thread link([this] { linkSide(); });
-  // Joins the link thread on every path: it uses this frame's buffers.
-  struct Joiner {
-    std::thread& th;
-    ~Joiner() { th.join(); }
-  } joiner{link};
+  // The communicator's driver thread runs the link side; joined on every
+  // path out of here, because it uses this frame's buffers.
+  Driver::Scope link(c_.driver, [this] { linkSide(); });
 
   const auto t0 = Clock::now();
   const auto* in = static_cast<const uint8_t*>(send);
@@ -267,7 +265,7 @@ Status Pipeline::run(const void* send, void* recv) {
     const auto w0 = Clock::now();
     {
       std::unique_lock<std::mutex> lk(pr_.mu);
-      // The link thread ends every wait: a piece reduced, or its failure
+      // The link side ends every wait: a piece reduced, or its failure
       // (waitAll honours the deadline).
       pr_.cv.wait(lk, [&] { return pr_.reduced > p || !pr_.link.isOk(); });
       if (!pr_.link.isOk()) return pr_.link;

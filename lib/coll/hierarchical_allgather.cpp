@@ -11,9 +11,9 @@
 //   3. each site allgathers every other region with its adapter (a rank's
 //      received segments tile its block of that region exactly).
 // Step 2 needs only the rank's own block, so it is posted before step 1
-// and, for large blocks with CommunicatorOptions::gather_overlap, a second
-// thread drives it while the adapter runs (waitAllWhile); else it is driven
-// after step 1.
+// and, for large blocks with CommunicatorOptions::gather_overlap, the
+// communicator's driver thread moves it while the adapter runs
+// (waitAllWhile); else it is driven after step 1.
 // When sites are not runs of consecutive ranks the work happens in a
 // site-major staging buffer, copied to world order at the end.
 #include <array>
@@ -151,7 +151,7 @@ Status hierarchicalAllgather(CommunicatorImpl& c, OpContext& ctx, const void* se
   const bool overlap =
       c.options.gather_overlap && size_t(nsites - 1) * count * es >= kOverlapMinBytes;
   if (Status s = waitAllWhile(
-          ctx.mesh, x.ops, ctx.deadline, ctx.what,
+          ctx.mesh, c.driver, x.ops, ctx.deadline, ctx.what,
           [&] { return c.adapter->allgather(mine, work + region[size_t(c.site)] * es, own, t); },
           overlap);
       !s)

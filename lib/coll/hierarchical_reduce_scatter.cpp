@@ -10,7 +10,7 @@
 //      and receives recv_count elements from each other site: every NIC
 //      carries a share and each partial crosses the long link once;
 //   2. the adapter reduce-scatters our own region (one block per rank);
-//      with CommunicatorOptions::gather_overlap a second thread drives step
+//      with CommunicatorOptions::gather_overlap the driver thread moves step
 //      1's transfers meanwhile (waitAllWhile; for large blocks only: on
 //      small ones the thread costs more than it saves), else they are
 //      driven afterwards;
@@ -211,7 +211,7 @@ Status ReduceScatter::run(const void* send, void* recv) {
   const bool overlap =
       c_.options.gather_overlap && size_t(nsites_ - 1) * count_ * es_ >= kOverlapMinBytes;
   if (Status s = waitAllWhile(
-          ctx_.mesh, ops_, ctx_.deadline, ctx_.what,
+          ctx_.mesh, c_.driver, ops_, ctx_.deadline, ctx_.what,
           [&] {
             return c_.adapter->reduceScatter(in + region_[size_t(c_.site)] * es_, own.data(),
                                              counts, t_, op_);

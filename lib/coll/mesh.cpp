@@ -273,7 +273,7 @@ void Mesh::closeAll(std::chrono::milliseconds timeout) {
   for (auto& f : done) f.wait();
 }
 
-Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
+Status waitAllWhile(Mesh& mesh, Driver& driver, std::vector<PeerOp>& ops, Deadline deadline,
                     const std::string& what, const std::function<Status()>& work, bool overlap) {
   if (!overlap) {
     Status local = work();
@@ -284,11 +284,14 @@ Status waitAllWhile(Mesh& mesh, std::vector<PeerOp>& ops, Deadline deadline,
     return mesh.waitAll(ops, deadline, what);
   }
   Status link;
-  std::thread driver([&] { link = mesh.waitAll(ops, deadline, what); });
-  Status local = work();
-  // The driver must stop touching the buffers before the caller frees them.
-  if (!local) mesh.abort(local);
-  driver.join();
+  Status local;
+  {
+    // Joined at the end of the scope: the driver must stop touching the
+    // buffers before the caller frees them.
+    Driver::Scope scope(driver, [&] { link = mesh.waitAll(ops, deadline, what); });
+    local = work();
+    if (!local) mesh.abort(local);  // ends the driver's wait at once
+  }
   return local ? link : local;
 }
 

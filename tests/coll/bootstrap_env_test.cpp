@@ -117,10 +117,14 @@ TEST_F(BootstrapEnv, MissingMasterAddrSaysHowToForwardIt) {
   EXPECT_NE(o.status().message().find("-x MASTER_ADDR"), std::string::npos);
 }
 
-TEST_F(BootstrapEnv, GatherOverlapIsOptIn) {
+TEST_F(BootstrapEnv, GatherOverlapIsOnUnlessTurnedOff) {
   ::setenv("RANK", "0", 1);
   ::setenv("WORLD_SIZE", "2", 1);
   auto o = CommunicatorOptions::fromEnvironment();
+  ASSERT_TRUE(o) << o.status().toString();
+  EXPECT_TRUE(o->gather_overlap);
+  ::setenv("FARLINK_COLL_GATHER_OVERLAP", "0", 1);
+  o = CommunicatorOptions::fromEnvironment();
   ASSERT_TRUE(o) << o.status().toString();
   EXPECT_FALSE(o->gather_overlap);
   ::setenv("FARLINK_COLL_GATHER_OVERLAP", "1", 1);
