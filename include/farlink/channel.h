@@ -110,6 +110,11 @@ struct ChannelStats {
   uint64_t bytes_staged = 0;
   bool authenticated = false;
   bool encrypted = false;  // every lane carries TLS 1.3 (TlsMode)
+  // Who seals the TLS records: "kernel" (kTLS on every lane), "user"
+  // (OpenSSL; tls_offload_note says why not the kernel), "mixed"; "" when
+  // not encrypted.
+  std::string tls_offload;
+  std::string tls_offload_note;
   // TCP with session resume (resume_timeout): times every lane was lost and
   // the channel reconnected them without losing a byte.
   uint64_t resumes = 0;

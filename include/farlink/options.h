@@ -55,6 +55,10 @@ struct ChannelOptions {
   // therefore needs) and the handshake's nonces. verbs and ucx channels are
   // not encrypted; kRequired makes auto:// use TCP. FARLINK_TLS=off|on|required.
   TlsMode tls = TlsMode::kOff;
+  // TLS lanes: hand the records to the kernel (kTLS) when it offers the
+  // `tls` ULP, else OpenSSL seals them in user space (ChannelStats::
+  // tls_offload says which). false always uses OpenSSL. FARLINK_KTLS.
+  bool ktls = true;
   // Local address the connecting side's lanes start from (numeric IPv4 or
   // IPv6; empty: the kernel picks by route). On a host with several
   // interfaces it chooses the one that faces the long-haul link. tcp and ucx

@@ -132,6 +132,10 @@ Result<ChannelOptions> ChannelOptions::fromEnvironment(ChannelOptions o) {
     else if (t == "required" || t == "require") o.tls = TlsMode::kRequired;
     else return badEnv("FARLINK_TLS", v, "one of off, on, required");
   }
+  if (const char* v = std::getenv("FARLINK_KTLS")) {
+    if (!parseBool(v, &b)) return badEnv("FARLINK_KTLS", v, "a boolean (0/1)");
+    o.ktls = b;
+  }
   if (const char* v = std::getenv("FARLINK_AUTO_ORDER")) o.auto_order = v;
   if (const char* v = std::getenv("FARLINK_SOURCE_ADDRESS")) o.source_address = v;
   if (const char* v = std::getenv("FARLINK_BUSY_POLL")) {

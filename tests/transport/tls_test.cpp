@@ -30,6 +30,23 @@ ChannelOptions tlsOptions(TlsMode mode, int lanes = 4, std::string psk = "tls-te
   return o;
 }
 
+// Who sealed the records: with kTLS off, OpenSSL and a note saying so;
+// with it on, the kernel where it offers the `tls` ULP (the Soft-RoCE
+// guest sets FARLINK_TEST_EXPECT_KTLS=1 to insist), else OpenSSL and why.
+void expectOffload(const ChannelStats& st, bool ktls) {
+  SCOPED_TRACE("tls_offload=" + st.tls_offload + " note=" + st.tls_offload_note);
+  ASSERT_TRUE(st.encrypted);
+  if (!ktls) {
+    EXPECT_EQ(st.tls_offload, "user");
+    EXPECT_NE(st.tls_offload_note.find("FARLINK_KTLS=0"), std::string::npos);
+  } else if (std::getenv("FARLINK_TEST_EXPECT_KTLS") != nullptr) {
+    EXPECT_EQ(st.tls_offload, "kernel");
+  } else if (st.tls_offload != "kernel") {
+    EXPECT_EQ(st.tls_offload, "user");
+    EXPECT_FALSE(st.tls_offload_note.empty());
+  }
+}
+
 std::string tcpUri(uint16_t port) { return "tcp://127.0.0.1:" + std::to_string(port); }
 
 // Forwards every connection made to its port to `target_port`, records the
@@ -156,6 +173,8 @@ TEST_P(TlsLanes, ManySizesIntactBothWays) {
   EXPECT_TRUE(p.client->stats().encrypted);
   EXPECT_TRUE(p.server->stats().encrypted);
   EXPECT_TRUE(p.client->stats().authenticated);
+  expectOffload(p.client->stats(), true);
+  expectOffload(p.server->stats(), true);
   const std::vector<size_t> sizes = {0,       1,
                                      39,      40,
                                      41,      4095,
@@ -206,6 +225,30 @@ TEST_P(TlsLanes, ConcurrentMessagesAcrossLanes) {
       },
   });
   for (const LaneStats& l : p.client->stats().lane) EXPECT_GT(l.chunks_sent, 0u);
+}
+
+// One side with kTLS off (OpenSSL's records), the other with it on (the
+// kernel's where it can): the records are the same TLS 1.3 either way.
+TEST(TlsOffload, UserSpaceAndKernelRecordsInteroperate) {
+  ChannelOptions user = tlsOptions(TlsMode::kOn, 2);
+  user.ktls = false;
+  ChannelPair p = connectPair("tcp", tlsOptions(TlsMode::kOn, 2), user);
+  ASSERT_TRUE(p.client && p.server);
+  expectOffload(p.client->stats(), true);
+  expectOffload(p.server->stats(), false);
+  const std::vector<size_t> sizes = {1, 16385, (2 << 20) + 3};
+  runConcurrently({
+      [&] {
+        for (size_t i = 0; i < sizes.size(); ++i) expectSend(*p.client, sizes[i], i, 300 + i);
+        for (size_t i = 0; i < sizes.size(); ++i)
+          expectRecv(*p.client, sizes[i], 50 + i, sizes[i], 400 + i);
+      },
+      [&] {
+        for (size_t i = 0; i < sizes.size(); ++i)
+          expectRecv(*p.server, sizes[i], i, sizes[i], 300 + i);
+        for (size_t i = 0; i < sizes.size(); ++i) expectSend(*p.server, sizes[i], 50 + i, 400 + i);
+      },
+  });
 }
 
 INSTANTIATE_TEST_SUITE_P(Lanes, TlsLanes, ::testing::Values(1, 8),
@@ -379,7 +422,7 @@ TEST(TlsLaneSocket, PeerClosedDuringTheHandshakeIsAnErrorNotSigpipe) {
   int sv[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
   ::close(sv[1]);  // the peer is gone before the ClientHello is sent
-  auto lane = tcp::TlsLane::create(tcp::TlsLane::Side::kClient, wire::Proof{}, "peer-x", 3);
+  auto lane = tcp::TlsLane::create(tcp::TlsLane::Side::kClient, wire::Proof{}, "peer-x", 3, true);
   ASSERT_TRUE(lane.isOk()) << lane.status().toString();
   pid_t pid = ::fork();
   ASSERT_GE(pid, 0);
@@ -432,6 +475,19 @@ TEST(TlsOptions, FromEnvironment) {
   }
   ::unsetenv("FARLINK_TLS");
   ::unsetenv("FARLINK_PSK");
+}
+
+TEST(TlsOptions, KernelTlsFromEnvironment) {
+  EXPECT_TRUE(ChannelOptions{}.ktls);
+  ::setenv("FARLINK_KTLS", "0", 1);
+  auto o = ChannelOptions::fromEnvironment();
+  ASSERT_TRUE(o.isOk()) << o.status().toString();
+  EXPECT_FALSE(o->ktls);
+  ::setenv("FARLINK_KTLS", "maybe", 1);
+  o = ChannelOptions::fromEnvironment();
+  ASSERT_FALSE(o.isOk());
+  EXPECT_NE(o.status().message().find("FARLINK_KTLS"), std::string::npos);
+  ::unsetenv("FARLINK_KTLS");
 }
 
 }  // namespace

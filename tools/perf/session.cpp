@@ -86,6 +86,12 @@ void printBanner(const Output& out, const Banner& b, const TestSpec& spec, const
     std::fprintf(f, " Transport uses  : %s\n", st.transport_detail.c_str());
   if (!st.transport_reason.empty())
     std::fprintf(f, " Chosen because  : %s\n", st.transport_reason.c_str());
+  if (st.encrypted)
+    std::fprintf(f, " Encryption      : TLS 1.3, records sealed by the %s%s\n",
+                 st.tls_offload == "kernel" ? "kernel (kTLS)"
+                 : st.tls_offload == "user" ? "OpenSSL in user space"
+                                             : "kernel on some lanes, OpenSSL on others",
+                 st.tls_offload_note.empty() ? "" : (" (kTLS: " + st.tls_offload_note + ")").c_str());
   std::fprintf(f, " Lanes           : %d\n", st.lanes);
   std::fprintf(f, " Chunk size      : %s\n", tools::formatSize(b.chunk_size).c_str());
   if (bw) {

@@ -171,7 +171,8 @@ void ServerHandshake::finish() {
   }
   wire::Proof key = wire::computeProof(config_->psk, wire::Role::kTls, hello_.session,
                                        hello_.lane_index, hello_.nonce, nonce_);
-  auto t = TlsLane::create(TlsLane::Side::kServer, key, peer_, hello_.lane_index);
+  auto t = TlsLane::create(TlsLane::Side::kServer, key, peer_, hello_.lane_index,
+                           config_->ktls);
   if (!t) {
     error_ = t.status();
     state_ = State::kFailed;
@@ -328,7 +329,7 @@ bool ClientHandshake::finish() {
   }
   wire::Proof key = wire::computeProof(config_->psk, wire::Role::kTls, config_->session,
                                        lane_index_, nonce_, welcome_.nonce);
-  auto t = TlsLane::create(TlsLane::Side::kClient, key, peer_, lane_index_);
+  auto t = TlsLane::create(TlsLane::Side::kClient, key, peer_, lane_index_, config_->ktls);
   if (!t) return fail(t.status());
   tls_ = std::move(t.value());
   state_ = State::kTls;

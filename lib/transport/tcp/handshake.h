@@ -52,6 +52,7 @@ class ServerHandshake {
     // A reconnecting lane (kCapResuming): OK if its session is live here,
     // else why not (answered with kSessionMismatch before any proof).
     std::function<Status(const wire::Hello&, const std::string& peer)> check_resume;
+    bool ktls = true;  // try kernel TLS after the TLS handshake (FARLINK_KTLS)
   };
   ServerHandshake(UniqueFd fd, std::string peer, const Config* config, Deadline deadline);
 
@@ -102,6 +103,7 @@ class ClientHandshake {
     std::function<uint32_t(int fd)> chunk_for_path;
     mutable std::optional<uint32_t> announced_chunk;
     TlsMode tls = TlsMode::kOff;  // offered in HELLO (TCP lanes only)
+    bool ktls = true;  // try kernel TLS after the TLS handshake (FARLINK_KTLS)
   };
   ClientHandshake(UniqueFd connecting_fd, std::string peer, const Config* config,
                   uint16_t lane_index);

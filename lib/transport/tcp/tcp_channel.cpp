@@ -250,6 +250,13 @@ ChannelStats TcpChannel::stats() const {
   st.authenticated = setup_.authenticated;
   st.resumes = resumes_;
   st.encrypted = !lanes_.empty() && lanes_.front()->tls != nullptr;
+  if (st.encrypted) {
+    size_t kernel = 0;
+    for (const auto& l : lanes_)
+      if (l->tls && l->tls->kernel()) ++kernel;
+      else if (l->tls && st.tls_offload_note.empty()) st.tls_offload_note = l->tls->kernelNote();
+    st.tls_offload = kernel == lanes_.size() ? "kernel" : kernel == 0 ? "user" : "mixed";
+  }
   for (const auto& l : lanes_) {
     st.lane.push_back(l->stats);
     if (l->fd.valid()) readPathInfo(l->fd.get(), &st.lane.back());

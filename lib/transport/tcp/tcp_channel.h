@@ -97,6 +97,8 @@ struct Lane {
 
   // --- TLS (tcp_tls_path.cpp); null: a plaintext lane ---
   std::shared_ptr<TlsLane> tls;
+  // OpenSSL seals and opens this lane's records (not the kernel, kTLS).
+  bool userTls() const { return tls && !tls->kernel(); }
   std::vector<uint8_t> sealed;           // records of the sendmsg in flight
   std::unique_ptr<uint8_t[]> cipher_in;  // records received, not yet decrypted
 };
@@ -150,6 +152,8 @@ class TcpChannel final : public FramedChannel {
   // parse it, until TLS needs more bytes or the lane stalls.
   bool sealBatch(Lane& lane);
   void openTls(Lane& lane);
+  // A kTLS lane's recv failed with EIO (a non-data record) or EBADMSG.
+  Status kernelTlsError(const Lane& lane, int err) const;
   void fail(Status why);
   void finishFailure();
   // Session resume (tcp_resume.cpp). lost(): a lane broke without a

@@ -39,6 +39,7 @@ Result<LaneSession> connectLanes(const Uri& uri, const ChannelOptions& o, int la
     cfg.capabilities |= wire::kCapResume | wire::kCapResuming;
   }
   // TLS covers TCP lanes only; a bootstrap for another datapath is not one.
+  cfg.ktls = o.ktls;
   if (capabilities == 0) cfg.tls = o.tls;
   else if (o.tls == TlsMode::kRequired)
     return Status(StatusCode::kNotSupported,

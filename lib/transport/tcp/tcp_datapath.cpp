@@ -140,7 +140,7 @@ void TcpChannel::armSend(Lane& lane) {
   lane.batch_left = bytes;
   lane.send_busy = true;
   if (flow_) flow_->onBatch(lane.index, bytes);
-  if (lane.tls && !sealBatch(lane)) return;
+  if (lane.userTls() && !sealBatch(lane)) return;
   submitSend(lane);
 }
 
@@ -174,7 +174,7 @@ void TcpChannel::armRecv(Lane& lane) {
     return;
   io_uring_sqe* s = nullptr;
   size_t buffered = lane.rend - lane.rpos;
-  if (lane.tls) {
+  if (lane.userTls()) {
     // Plaintext still inside TLS goes first (openTls); records land in
     // their own buffer, never straight in the destination.
     if (lane.tls->buffered()) return;
@@ -235,6 +235,7 @@ void TcpChannel::onSent(Lane& lane, int res) {
     lane.send_busy = false;
     int err = -res;
     if (err == ETIMEDOUT) return lost(silentPeer(lane));
+    if (lane.tls && (err == EIO || err == EBADMSG)) return fail(kernelTlsError(lane, err));
     StatusCode code = (err == EPIPE || err == ECONNRESET) ? StatusCode::kPeerClosed : StatusCode::kIoError;
     return lost(errnoStatus(code, "send on lane " + std::to_string(lane.index) + " to " + setup_.peer, err));
   }
@@ -290,7 +291,7 @@ void TcpChannel::onReceived(Lane& lane, int res) {
   if (!failed_.isOk()) return;
   if (res == 0) {
     if (lane.peer_closed && !lane.recv_direct && lane.rpos == lane.rend &&
-        !(lane.tls && lane.tls->buffered())) {
+        !(lane.userTls() && lane.tls->buffered())) {
       lane.rx = Lane::RxState::kDone;
       return;
     }
@@ -302,11 +303,12 @@ void TcpChannel::onReceived(Lane& lane, int res) {
     int err = -res;
     if (err == EINTR || err == EAGAIN || err == ECANCELED) return;  // re-armed by the next pass
     if (err == ETIMEDOUT) return lost(silentPeer(lane));
+    if (lane.tls && (err == EIO || err == EBADMSG)) return fail(kernelTlsError(lane, err));
     StatusCode code = (err == ECONNRESET || err == EPIPE) ? StatusCode::kPeerClosed : StatusCode::kIoError;
     return lost(errnoStatus(code, "recv on lane " + std::to_string(lane.index) + " from " + setup_.peer, err));
   }
   lane.stats.bytes_received += static_cast<size_t>(res);
-  if (lane.tls) {
+  if (lane.userTls()) {
     lane.tls->feed(lane.cipher_in.get(), static_cast<size_t>(res));
     return openTls(lane);
   }
@@ -417,7 +419,7 @@ void TcpChannel::retryStalled() {
   retryStalledLanes(lanes_, [&](Lane& l) {
     if (l.rx != Lane::RxState::kStalled || !routeCurrent(l)) return;
     parse(l);
-    if (l.tls) openTls(l);
+    if (l.userTls()) openTls(l);
   });
 }
 

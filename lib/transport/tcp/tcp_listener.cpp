@@ -39,7 +39,7 @@ class TcpListener final : public ListenerImpl {
  public:
   TcpListener(UniqueFd fd, Uri uri, ChannelOptions o, std::string scheme, SessionToChannel make)
       : fd_(std::move(fd)), uri_(std::move(uri)), opts_(std::move(o)),
-        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size), opts_.tls, false, {}}, scheme_(std::move(scheme)),
+        cfg_{opts_.psk, static_cast<uint32_t>(opts_.chunk_size), opts_.tls, false, {}, opts_.ktls}, scheme_(std::move(scheme)),
         make_(std::move(make)) {
     uri_.port = localPort(fd_.get());
     if (opts_.resume_timeout.count() > 0) {

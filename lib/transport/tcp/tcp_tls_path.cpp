@@ -2,7 +2,9 @@
 // TLS records first, and received records are opened into the staging
 // buffer that parse() reads, so framing, matching and flow control see the
 // same plaintext stream as on a plaintext lane. Costs a copy each way that
-// kTLS would save; this kernel has no kTLS (see man/farlink.7).
+// kTLS saves: a lane the kernel took over (TlsLane::kernel()) skips this
+// file but for kernelTlsError().
+#include <cerrno>
 #include <cstring>
 
 #include "transport/tcp/tcp_channel.h"
@@ -50,6 +52,20 @@ void TcpChannel::openTls(Lane& lane) {
     lane.rend += *n;
     parse(lane);
   }
+}
+
+Status TcpChannel::kernelTlsError(const Lane& lane, int err) const {
+  const std::string where = "lane " + std::to_string(lane.index) + " from " + setup_.peer;
+  if (err == EBADMSG)
+    return Status(StatusCode::kProtocolError,
+                  "kernel TLS on " + where + " rejected a record that fails authentication: "
+                  "the data was altered in transit or the peer is not farlink");
+  // EIO: a record that is not application data (an alert such as
+  // close_notify, or a KeyUpdate), which farlink never sends.
+  return Status(StatusCode::kProtocolError,
+                "peer " + setup_.peer + " sent a TLS control record (alert or key update) on " +
+                    where + ", which farlink never sends (not a farlink peer?); the lane's kernel "
+                    "TLS cannot go on");
 }
 
 }  // namespace farlink::tcp

@@ -25,6 +25,16 @@ constexpr unsigned char kSuite[] = {0x13, 0x01};
 constexpr size_t kRecord = 16384;
 constexpr size_t kSmall = 4096;
 
+// Where each SSL's TlsLane is (for the key log callback).
+int laneIndex() {
+  static const int i = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return i;
+}
+
+void keyLog(const SSL* ssl, const char* line) {
+  if (auto* t = static_cast<TlsLane*>(SSL_get_ex_data(ssl, laneIndex()))) t->onKeyLog(line);
+}
+
 SSL_CTX* makeContext(bool server) {
   SSL_CTX* c = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
   if (c == nullptr) return nullptr;
@@ -40,6 +50,9 @@ SSL_CTX* makeContext(bool server) {
   // would only add a post-handshake message.
   SSL_CTX_set_num_tickets(c, 0);
   SSL_CTX_set_options(c, SSL_OP_NO_TICKET);
+  // The traffic secrets kTLS needs are only handed out this way; they stay
+  // inside the lane (tls_kernel.cpp) and are wiped once used.
+  SSL_CTX_set_keylog_callback(c, keyLog);
   return c;
 }
 
@@ -150,7 +163,8 @@ std::string opensslErrors() {
 }  // namespace
 
 Result<std::unique_ptr<TlsLane>> TlsLane::create(Side side, const wire::Proof& key,
-                                                 std::string peer, int lane_index) {
+                                                 std::string peer, int lane_index,
+                                                 bool try_kernel) {
   SSL_CTX* ctx = context(side == Side::kServer);
   SSL* ssl = ctx != nullptr ? SSL_new(ctx) : nullptr;
   if (ssl == nullptr)
@@ -158,6 +172,9 @@ Result<std::unique_ptr<TlsLane>> TlsLane::create(Side side, const wire::Proof& k
                                             " to " + peer + ": " + opensslErrors());
   std::unique_ptr<TlsLane> t(new TlsLane(ssl, std::move(peer), lane_index, key));
   SSL_set_app_data(ssl, &t->key_);
+  t->try_kernel_ = try_kernel;
+  if (!try_kernel) t->kernel_note_ = "off (FARLINK_KTLS=0)";
+  else SSL_set_ex_data(ssl, laneIndex(), t.get());
   if (side == Side::kServer) {
     SSL_set_psk_find_session_callback(ssl, findSession);
     SSL_set_accept_state(ssl);
@@ -210,6 +227,15 @@ Status TlsLane::handshake(int fd) {
       return Status(StatusCode::kAgain, "");
     }
     return sslError(rc, "handshake");
+  }
+  if (try_kernel_) {
+    SSL_set_ex_data(ssl_, laneIndex(), nullptr);
+    auto why = offload(fd);
+    if (!why) return why.status();
+    kernel_ = why->empty();
+    kernel_note_ = *why;
+    // The socket now carries plaintext; OpenSSL is done with this lane.
+    if (kernel_) return Status();
   }
   // From now on the datapath moves the ciphertext (io_uring). OpenSSL reads
   // records exactly (no read-ahead), so no byte after the handshake is left
