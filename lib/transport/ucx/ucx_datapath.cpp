@@ -279,25 +279,30 @@ void UcxChannel::retryStalled() {
   });
 }
 
+// Moves a spare node (a new one if none is left) to the end of `live`:
+// ops are reused, not allocated per frame.
+template <class Op>
+Op& reuseOp(std::list<Op>& live, std::list<Op>& spare) {
+  if (spare.empty()) spare.emplace_back();
+  live.splice(live.end(), spare, spare.begin());
+  Op& op = live.back();
+  op.self = std::prev(live.end());
+  return op;
+}
+
 SendOp& UcxChannel::newSend(Lane& lane) {
-  if (spare_sends_.empty()) spare_sends_.emplace_back();
-  sends_.splice(sends_.end(), spare_sends_, spare_sends_.begin());
-  SendOp& op = sends_.back();
+  SendOp& op = reuseOp(sends_, spare_sends_);
   op.lane = &lane;
   op.from = nullptr;
   op.chunk.reset();
   op.close = false;
-  op.self = std::prev(sends_.end());
   return op;
 }
 
 FetchOp& UcxChannel::newFetch(Lane& lane) {
-  if (spare_fetches_.empty()) spare_fetches_.emplace_back();
-  fetches_.splice(fetches_.end(), spare_fetches_, spare_fetches_.begin());
-  FetchOp& op = fetches_.back();
+  FetchOp& op = reuseOp(fetches_, spare_fetches_);
   op.lane = &lane;
   op.msg = nullptr;
-  op.self = std::prev(fetches_.end());
   return op;
 }
 
