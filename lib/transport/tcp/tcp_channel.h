@@ -146,7 +146,7 @@ class TcpChannel final : public FramedChannel {
   bool goodbyePending() const;
   // Anything for some lane to send, keepalives aside.
   bool sendWork() const {
-    return resume_ || goodbye_ || !ctrlq_.empty() || sendq_.hasChunks() || rmaq_.hasChunks();
+    return resume_ || framesQueued();
   }
   // one-sided frames (tcp_datapath.cpp)
   bool routeRma(Lane& lane);

@@ -307,8 +307,7 @@ FetchOp& UcxChannel::newFetch(Lane& lane) {
 }
 
 bool UcxChannel::sendWorkWaiting() const {
-  if (goodbye_ || peer_gone_ || !ctrlq_.empty() || sendq_.hasChunks() || rmaq_.hasChunks())
-    return true;
+  if (peer_gone_ || framesQueued()) return true;
   for (const auto& l : lanes_)
     if (l->owed >= kNoteThreshold) return true;
   return false;
