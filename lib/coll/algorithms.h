@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "coll/mesh.h"
+#include "coll/scratch.h"
 #include "coll/shard_map.h"
 #include "farlink/collective.h"
 
@@ -34,10 +35,11 @@ Status ringReduceScatter(OpContext& ctx, const Group& g, void* work,
                          const std::vector<Block>& blocks, DataType t, ReduceOp op,
                          unsigned phase);
 // The same reduce-scatter out of place: send is read only, recv gets my
-// block's reduction (and may be my block of send).
+// block's reduction (and may be my block of send). Its buffers come from
+// `scratch` (up to 3 blocks), which the caller keeps between calls.
 Status ringReduceScatterFrom(OpContext& ctx, const Group& g, const void* send, void* recv,
                              const std::vector<Block>& blocks, DataType t, ReduceOp op,
-                             unsigned phase);
+                             unsigned phase, Scratch& scratch);
 // Each member holds its block of buf; on return everyone holds all blocks.
 Status ringAllgather(OpContext& ctx, const Group& g, void* buf, const std::vector<Block>& blocks,
                      DataType t, unsigned phase);

@@ -15,6 +15,7 @@
 #include "coll/adapter.h"
 #include "coll/algorithms.h"
 #include "coll/driver.h"
+#include "coll/scratch.h"
 #include "coll/store.h"
 #include "farlink/collective.h"
 
@@ -76,6 +77,11 @@ class CommunicatorImpl {
   // Drives inter-site transfers beside the worker (overlap, allreduce
   // pipeline); outlives every collective, so its io_uring reads stay armed.
   coll::Driver driver;
+
+  // The allreduce pipeline's incoming copies and, in place, its blocks
+  // (hierarchical.cpp), reused from one collective to the next (the worker
+  // runs one at a time).
+  coll::Scratch pipeline_acc, pipeline_in;
 
   coll::Group world;  // world ranks in rank order
   coll::Group ring;   // world ranks ordered by site, so a ring crosses sites only siteCount times

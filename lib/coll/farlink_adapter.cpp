@@ -19,6 +19,7 @@ struct SiteComm {
   uint64_t seq = 0;
   std::chrono::milliseconds timeout{0};
   std::string site;
+  Scratch scratch;  // the reduce-scatter's step buffers, reused across calls
 };
 
 int fail(const Status& s, char* err, size_t err_len) {
@@ -91,7 +92,8 @@ int reduceScatter(void* comm, const void* send, void* recv, const size_t* counts
   }
   // Out of place: the input is read where it lies, my block reduced into recv.
   OpContext ctx = context(c, "reduce-scatter", total, dt);
-  Status s = ringReduceScatterFrom(ctx, c.group, send, recv, blocks, DataType(dt), ReduceOp(op), 1);
+  Status s = ringReduceScatterFrom(ctx, c.group, send, recv, blocks, DataType(dt), ReduceOp(op), 1,
+                                   c.scratch);
   return s ? 0 : fail(s, err, err_len);
 }
 

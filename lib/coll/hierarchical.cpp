@@ -37,13 +37,13 @@ struct Piece {
   Block range;                   // elements of the whole buffer
   std::vector<size_t> counts;    // the site's blocks of this piece
   Block mine;                    // my block (offset within the piece)
-  std::vector<uint8_t> acc;      // my block: reduce-scattered, then reduced across sites
+  uint8_t* acc = nullptr;        // my block: reduce-scattered, then reduced across sites
   std::vector<Segment> segs;     // my segments, offsets within the piece
   std::vector<size_t> index;     // their step numbers (tag and wire header)
   std::vector<uint8_t> out_hdr;  // one header per segment
   // [k][s]: site s's header and copy of my segment k (mine stays in acc).
   std::vector<std::vector<std::array<uint8_t, kWireHeaderSize>>> in_hdr;
-  std::vector<std::vector<std::vector<uint8_t>>> contrib;
+  std::vector<std::vector<uint8_t*>> contrib;
   std::vector<PeerOp> ops;
 };
 
@@ -79,6 +79,24 @@ class Pipeline {
         }
     }
     steps_ = step;
+    // The other sites' copies live in the communicator's scratch
+    // (scratch.h), piece after piece.
+    const size_t nsites = c.layout.ranks.size();
+    size_t in_bytes = 0;
+    for (auto& pc : pieces_)
+      for (auto& sg : pc.segs) in_bytes += sg.count * es_ * (nsites - 1);
+    uint8_t* in = c.pipeline_in.get(in_bytes);
+    for (auto& pc : pieces_) {
+      pc.contrib.resize(pc.segs.size());
+      for (size_t k = 0; k < pc.segs.size(); ++k) {
+        pc.contrib[k].assign(nsites, nullptr);
+        for (size_t st = 0; st < nsites; ++st) {
+          if (int(st) == c.site) continue;
+          pc.contrib[k][st] = in;
+          in += pc.segs[k].count * es_;
+        }
+      }
+    }
   }
 
   Status run(const void* send, void* recv);
@@ -116,20 +134,16 @@ class Pipeline {
 Status Pipeline::postReceives(Piece& pc) {
   const int nsites = int(c_.layout.ranks.size());
   pc.in_hdr.resize(pc.segs.size());
-  pc.contrib.resize(pc.segs.size());
   for (size_t k = 0; k < pc.segs.size(); ++k) {
     const Segment& sg = pc.segs[k];
     const uint64_t tag = collTag(ctx_.seq, 10, pc.index[k]);
     pc.in_hdr[k].resize(size_t(nsites));
-    pc.contrib[k].resize(size_t(nsites));
     for (int s = 0; s < nsites; ++s) {
       if (s == c_.site) continue;
       const int peer = peerOf(sg, s);
-      auto& in = pc.contrib[k][size_t(s)];
-      in.resize(sg.count * es_);
       // Header, then payload: same tag, matched in send order.
       for (auto r : {ctx_.mesh.irecv(peer, pc.in_hdr[k][size_t(s)].data(), kWireHeaderSize, tag),
-                     ctx_.mesh.irecv(peer, in.data(), in.size(), tag)}) {
+                     ctx_.mesh.irecv(peer, pc.contrib[k][size_t(s)], sg.count * es_, tag)}) {
         if (!r) return r.status();
         pc.ops.push_back(r.value());
       }
@@ -148,7 +162,7 @@ Status Pipeline::postSends(Piece& pc) {
     const uint64_t tag = collTag(ctx_.seq, 10, pc.index[k]);
     uint8_t* hdr = pc.out_hdr.data() + k * kWireHeaderSize;
     encodeWireHeader(header(pc, k), hdr);
-    const uint8_t* payload = pc.acc.data() + (sg.offset - pc.mine.offset) * es_;
+    const uint8_t* payload = pc.acc + (sg.offset - pc.mine.offset) * es_;
     for (int s = 0; s < nsites; ++s) {
       if (s == c_.site) continue;
       const int peer = peerOf(sg, s);
@@ -168,7 +182,7 @@ Status Pipeline::reduce(Piece& pc) {
   const int nsites = int(c_.layout.ranks.size());
   for (size_t k = 0; k < pc.segs.size(); ++k) {
     const Segment& sg = pc.segs[k];
-    uint8_t* mine = pc.acc.data() + (sg.offset - pc.mine.offset) * es_;
+    uint8_t* mine = pc.acc + (sg.offset - pc.mine.offset) * es_;
     for (int s = 0; s < nsites; ++s) {
       if (s == c_.site) continue;
       if (Status st = checkWireHeader(pc.in_hdr[k][size_t(s)].data(), kWireHeaderSize,
@@ -176,13 +190,19 @@ Status Pipeline::reduce(Piece& pc) {
           !st)
         return Status(st.code(), ctx_.what + ": " + st.message());
     }
-    // The running result lives in site 0's buffer (acc when that is us);
-    // commutative ops make "result op part" bit-identical on every site.
-    uint8_t* result = c_.site == 0 ? mine : pc.contrib[k][0].data();
-    for (int s = 1; s < nsites; ++s)
-      reduceInto(t_, op_, result, s == c_.site ? mine : pc.contrib[k][size_t(s)].data(), sg.count);
-    if (result != mine) std::memcpy(mine, result, sg.count * es_);
-    pc.contrib[k].clear();  // done with the copies: memory back early
+    // Every site computes ((site 0 op site 1) op site 2) ...; the ops are
+    // commutative, so "a op b" and "b op a" are bit-identical and sites 0
+    // and 1 fold straight into their own copy. Later sites start from site
+    // 0's copy and copy the result over theirs.
+    if (c_.site <= 1) {
+      reduceInto(t_, op_, mine, pc.contrib[k][size_t(1 - c_.site)], sg.count);
+      for (int s = 2; s < nsites; ++s) reduceInto(t_, op_, mine, pc.contrib[k][size_t(s)], sg.count);
+    } else {
+      uint8_t* result = pc.contrib[k][0];
+      for (int s = 1; s < nsites; ++s)
+        reduceInto(t_, op_, result, s == c_.site ? mine : pc.contrib[k][size_t(s)], sg.count);
+      std::memcpy(mine, result, sg.count * es_);
+    }
   }
   return Status();
 }
@@ -233,6 +253,24 @@ Status Pipeline::run(const void* send, void* recv) {
       for (int s = 0; s < int(c_.layout.ranks.size()); ++s)
         if (s != c_.site) peers.push_back(peerOf(sg, s));
   if (Status s = ctx_.mesh.connect(peers, ctx_.deadline); !s) return s;
+  // Each piece's block is reduce-scattered and reduced where the allgather
+  // wants it, in recv (the allgather then runs in place: no copy), unless
+  // recv overlaps the input, which later pieces still read; then in scratch.
+  const auto* in = static_cast<const uint8_t*>(send);
+  auto* out = static_cast<uint8_t*>(recv);
+  const size_t total = pieces_.empty() ? 0 : (pieces_.back().range.offset + pieces_.back().range.count) * es_;
+  const bool overlaps = out < in + total && in < out + total;
+  size_t acc_bytes = 0;
+  for (auto& pc : pieces_) acc_bytes += pc.mine.count * es_;
+  uint8_t* acc = overlaps ? c_.pipeline_acc.get(acc_bytes) : nullptr;
+  for (auto& pc : pieces_) {
+    if (overlaps) {
+      pc.acc = acc;
+      acc += pc.mine.count * es_;
+    } else {
+      pc.acc = out + (pc.range.offset + pc.mine.offset) * es_;
+    }
+  }
   for (auto& pc : pieces_)
     if (Status s = postReceives(pc); !s) {
       ctx_.mesh.abort(s);  // receives already posted target our buffers
@@ -244,12 +282,9 @@ Status Pipeline::run(const void* send, void* recv) {
   Driver::Scope link(c_.driver, [this] { linkSide(); });
 
   const auto t0 = Clock::now();
-  const auto* in = static_cast<const uint8_t*>(send);
-  auto* out = static_cast<uint8_t*>(recv);
   for (size_t p = 0; p < pieces_.size(); ++p) {
     Piece& pc = pieces_[p];
-    pc.acc.resize(pc.mine.count * es_);
-    if (Status s = c_.adapter->reduceScatter(in + pc.range.offset * es_, pc.acc.data(), pc.counts,
+    if (Status s = c_.adapter->reduceScatter(in + pc.range.offset * es_, pc.acc, pc.counts,
                                              t_, op_);
         !s)
       return fail(s);
@@ -273,10 +308,8 @@ Status Pipeline::run(const void* send, void* recv) {
     ag_wait_ms += std::chrono::duration<double, std::milli>(Clock::now() - w0).count();
     if (p == 0) first_ag = Clock::now();
     Piece& pc = pieces_[p];
-    if (Status s = c_.adapter->allgather(pc.acc.data(), out + pc.range.offset * es_, pc.counts, t_);
-        !s)
+    if (Status s = c_.adapter->allgather(pc.acc, out + pc.range.offset * es_, pc.counts, t_); !s)
       return fail(s);
-    pc.acc = {};
   }
   if (std::getenv("FARLINK_COLL_PROFILE")) profile(t0, rs_done, first_ag, ag_wait_ms);
   return Status();

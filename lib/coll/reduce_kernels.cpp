@@ -1,6 +1,9 @@
 // Element-wise reduction kernels for every dtype/op. Plain loops over
-// restrict-qualified pointers that g++ -O2 vectorises; fp16/bf16 go through
-// fp32 in blocks so that the conversion loops vectorise too.
+// restrict-qualified pointers, vectorised by the compiler; fp16/bf16 go
+// through fp32 in blocks so that the conversion loops vectorise too.
+// g++ 12 at -O2 uses its "very cheap" vectoriser cost model, which left even
+// the fp32 sum scalar (addss; a sixth of a 64 MiB loopback allreduce's CPU),
+// so the loops ask for the dynamic model themselves (FARLINK_VECTORISE).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -26,8 +29,14 @@ T wrapMul(T a, T b) {
   return T(U(W(U(a)) * W(U(b))));
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#define FARLINK_VECTORISE __attribute__((optimize("tree-vectorize", "vect-cost-model=dynamic")))
+#else
+#define FARLINK_VECTORISE
+#endif
+
 template <typename T, ReduceOp Op>
-void loop(T* __restrict__ a, const T* __restrict__ b, size_t n) {
+FARLINK_VECTORISE void loop(T* __restrict__ a, const T* __restrict__ b, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     if constexpr (std::is_floating_point_v<T>) {
       if constexpr (Op == ReduceOp::kSum || Op == ReduceOp::kAvg) a[i] = a[i] + b[i];
@@ -59,7 +68,7 @@ void typed(ReduceOp op, T* a, const T* b, size_t n) {
 
 // 16-bit floats: widen a block of each input, reduce in fp32, narrow back.
 template <float (*Widen)(uint16_t), uint16_t (*Narrow)(float)>
-void viaFloat(ReduceOp op, uint16_t* a, const uint16_t* b, size_t n) {
+FARLINK_VECTORISE void viaFloat(ReduceOp op, uint16_t* a, const uint16_t* b, size_t n) {
   constexpr size_t kBlock = 512;
   float fa[kBlock], fb[kBlock];
   for (size_t base = 0; base < n; base += kBlock) {

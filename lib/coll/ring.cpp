@@ -47,7 +47,7 @@ Status ringReduceScatter(OpContext& ctx, const Group& g, void* work,
 
 Status ringReduceScatterFrom(OpContext& ctx, const Group& g, const void* send, void* recv,
                              const std::vector<Block>& blocks, DataType t, ReduceOp op,
-                             unsigned phase) {
+                             unsigned phase, Scratch& scratch) {
   const int n = g.size();
   const size_t es = dataTypeSize(t);
   const auto* in_buf = static_cast<const uint8_t*>(send);
@@ -58,20 +58,31 @@ Status ringReduceScatterFrom(OpContext& ctx, const Group& g, const void* send, v
   }
   int right = g.ranks[size_t(mod(g.me + 1, n))], left = g.ranks[size_t(mod(g.me - 1, n))];
   if (Status s = ctx.mesh.connect({right, left}, ctx.deadline); !s) return s;
-  size_t biggest = 0;
-  for (const Block& b : blocks) biggest = std::max(biggest, b.count);
-  // The same steps and arithmetic as ringReduceScatter, but the block
-  // folded in step s is the one sent in step s+1: two accumulators take
-  // turns, step 0 sends straight from `send`, and the last step folds into
-  // `recv`. No copy of the whole input, no copy out.
-  std::vector<uint8_t> tmp(biggest * es), acc[2];
-  for (auto& a : acc) a.resize(n > 2 ? biggest * es : 0);
+  size_t biggest = 0, total = 0;
+  for (const Block& b : blocks) {
+    biggest = std::max(biggest, b.count);
+    total += b.count;
+  }
+  // The same steps as ringReduceScatter, but the block folded in step s is
+  // the one sent in step s+1: two accumulators take turns, step 0 sends
+  // straight from `send`, and the last step lands in `recv`. Each step
+  // receives the left neighbour's partial straight into its destination and
+  // folds our own input block into it (commutative ops: the same bits as the
+  // other way round). No copy of the whole input, none out; the last step
+  // goes through tmp only when recv overlaps the input (in place).
+  auto* out_buf = static_cast<uint8_t*>(recv);
+  const bool overlaps = out_buf < in_buf + total * es && in_buf < out_buf + mine.count * es;
+  uint8_t* base = scratch.get((n > 2 ? 3 : 1) * biggest * es);
+  uint8_t* tmp = base;
+  uint8_t* acc[2] = {base + biggest * es, base + 2 * biggest * es};
   for (int s = 0; s < n - 1; ++s) {
     const Block& out = blocks[size_t(mod(g.me - s - 1, n))];
     const Block& in = blocks[size_t(mod(g.me - s - 2, n))];
-    const uint8_t* src = s == 0 ? in_buf + out.offset * es : acc[(s - 1) % 2].data();
+    const uint8_t* src = s == 0 ? in_buf + out.offset * es : acc[(s - 1) % 2];
+    const bool last = s == n - 2;
+    uint8_t* land = last ? (overlaps ? tmp : out_buf) : acc[s % 2];
     std::vector<PeerOp> ops;
-    auto r = ctx.mesh.irecv(left, tmp.data(), in.count * es, collTag(ctx.seq, phase, size_t(s)));
+    auto r = ctx.mesh.irecv(left, land, in.count * es, collTag(ctx.seq, phase, size_t(s)));
     if (!r) return r.status();
     ops.push_back(r.value());
     auto w1 = ctx.mesh.isend(right, src, out.count * es, collTag(ctx.seq, phase, size_t(s)));
@@ -81,9 +92,12 @@ Status ringReduceScatterFrom(OpContext& ctx, const Group& g, const void* send, v
     }
     ops.push_back(w1.value());
     if (Status st = ctx.mesh.waitAll(ops, ctx.deadline, ctx.what); !st) return st;
-    auto* dest = s == n - 2 ? static_cast<uint8_t*>(recv) : acc[s % 2].data();
-    std::memmove(dest, in_buf + in.offset * es, in.count * es);  // recv may be send's block
-    reduceInto(t, op, dest, tmp.data(), in.count);
+    if (land == tmp) {
+      // In place: recv is our own input block, which is the last one folded.
+      reduceInto(t, op, out_buf, tmp, in.count);
+    } else {
+      reduceInto(t, op, land, in_buf + in.offset * es, in.count);
+    }
   }
   return Status();
 }
