@@ -49,6 +49,11 @@ class FramedChannel : public ChannelImpl {
   // Makes a driver sleeping in driveOnce look again (called with lk held).
   virtual void wakeDriver() = 0;
 
+  // Frames of any kind wait for a lane: data or RMA chunks, control
+  // frames, or the goodbye exchange. Datapaths add their own extras.
+  bool framesQueued() const {
+    return goodbye_ || !ctrlq_.empty() || sendq_.hasChunks() || rmaq_.hasChunks();
+  }
   // Drives (or waits for the driver) until done() or the deadline.
   template <typename Pred>
   Status driveUntil(Lock& lk, Deadline deadline, Pred done, const char* what) {

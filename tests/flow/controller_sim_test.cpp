@@ -254,8 +254,11 @@ TEST(ModelOnTcpLanes, OnePercentSegmentLossKeepsTheLinkFull) {
   double rate = t.sender->meter().rate(seconds(2), seconds(10)) / TcpLanes::kRate;
   double bw = t.sender->flow().bandwidth() / TcpLanes::kRate;
   report("tcp lanes, 1% segment loss", rate, t.sim.meanQueueDelay(seconds(2), seconds(10)));
-  std::printf("  bandwidth estimate %.2f of link, state %s\n", bw,
-              std::string(t.sender->flow().controller().stateName()).c_str());
+  std::printf("  bandwidth estimate %.2f of link, state %s, min RTT %.1f ms, cap %.2f BDP\n", bw,
+              std::string(t.sender->flow().controller().stateName()).c_str(),
+              toSeconds(t.sender->flow().rtt().minRtt()) * 1e3,
+              static_cast<double>(t.sender->flow().controller().inflightCap()) /
+                  (TcpLanes::kRate * 0.030));
   EXPECT_GT(t.sender->lostOnWire(), 1000u);
   EXPECT_GE(bw, 0.95);
   EXPECT_LE(bw, 1.10);

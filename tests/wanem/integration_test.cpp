@@ -190,6 +190,15 @@ Outcome perfAcross(const Link& link, const std::vector<std::string>& client_args
   });
 }
 
+// Runs `transfer` with session resume on at both ends: FARLINK_RESUME_TIMEOUT
+// is inherited by the perf server and client that `transfer` starts.
+Outcome withResume(const std::function<Outcome()>& transfer) {
+  setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
+  Outcome o = transfer();
+  unsetenv("FARLINK_RESUME_TIMEOUT");
+  return o;
+}
+
 // The last JSON row farlink perf printed (an empty object if none).
 nlohmann::json lastJsonRow(const std::string& out) {
   nlohmann::json row = nlohmann::json::object();
@@ -261,10 +270,10 @@ TEST(Wanem, LaneResetMidTransferIsAClearError) {
 TEST(Wanem, LaneResetMidTransferResumesWithResumeOn) {
   Link link({"--delay", "5ms", "--rate", "100mbit"});
   ASSERT_TRUE(link.up()) << link.upOutput();
-  setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
-  Outcome o = perfAcross(link, {"--size", "64K", "-n", "1000", "--lanes", "4"},
-                         {"reset", "--port", "18515"}, milliseconds(700));
-  unsetenv("FARLINK_RESUME_TIMEOUT");
+  Outcome o = withResume([&] {
+    return perfAcross(link, {"--size", "64K", "-n", "1000", "--lanes", "4"},
+                      {"reset", "--port", "18515"}, milliseconds(700));
+  });
   EXPECT_EQ(o.code, 0) << o.out;
   EXPECT_FALSE(o.timed_out) << o.out;
   auto s = link.stats();
@@ -315,10 +324,10 @@ void expectWholeTransfer(const Outcome& o, const Link& link) {
 TEST(Wanem, VerifiedTransferSurvivesAFiveSecondBlackoutWithResume) {
   Link link({"--delay", "5ms", "--rate", "400mbit"});
   ASSERT_TRUE(link.up()) << link.upOutput();
-  setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
-  Outcome o = perfAcross(link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
-                         {"blackout", "5s"}, milliseconds(1500));
-  unsetenv("FARLINK_RESUME_TIMEOUT");
+  Outcome o = withResume([&] {
+    return perfAcross(link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
+                      {"blackout", "5s"}, milliseconds(1500));
+  });
   expectWholeTransfer(o, link);
   EXPECT_GE(lastJsonRow(o.out)["path"]["resumes"].get<uint64_t>(), 1u) << o.out;
   EXPECT_GT(counter(link.stats(), "a2b", "dropped_blackout"), 0u);
@@ -344,22 +353,21 @@ TEST(Wanem, VerifiedTransferSurvivesLossBurstsAndReorderingWithResume) {
   Link link({"--delay", "5ms", "--jitter", "2ms", "--jitter-dist", "uniform", "--reorder", "--rate",
              "400mbit"});
   ASSERT_TRUE(link.up()) << link.upOutput();
-  setenv("FARLINK_RESUME_TIMEOUT", "20000", 1);
   int bursts = 0;
-  Outcome o = perfAcrossDriven(link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
-                               [&](Process& client) -> std::string {
-                                 while (sleepWhileRunning(client, milliseconds(1000))) {
-                                   if (link.ctl({"set", "--loss", "5%"}).code != 0)
-                                     return "ctl set --loss 5% failed";
-                                   ++bursts;
-                                   bool more = sleepWhileRunning(client, milliseconds(1000));
-                                   if (link.ctl({"set", "--loss", "0%"}).code != 0)
-                                     return "ctl set --loss 0% failed";
-                                   if (!more) break;
-                                 }
-                                 return "";
-                               });
-  unsetenv("FARLINK_RESUME_TIMEOUT");
+  auto lossBursts = [&](Process& client) -> std::string {
+    while (sleepWhileRunning(client, milliseconds(1000))) {
+      if (link.ctl({"set", "--loss", "5%"}).code != 0) return "ctl set --loss 5% failed";
+      ++bursts;
+      bool more = sleepWhileRunning(client, milliseconds(1000));
+      if (link.ctl({"set", "--loss", "0%"}).code != 0) return "ctl set --loss 0% failed";
+      if (!more) break;
+    }
+    return "";
+  };
+  Outcome o = withResume([&] {
+    return perfAcrossDriven(link, {"--size", "1M", "-n", survivalMiB(), "--lanes", "4"},
+                            lossBursts);
+  });
   std::printf("%d loss bursts of 1 s at 5%%\n", bursts);
   expectWholeTransfer(o, link);
   EXPECT_GE(bursts, 1);

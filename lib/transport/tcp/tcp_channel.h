@@ -144,6 +144,10 @@ class TcpChannel final : public FramedChannel {
   void retryStalled();
   void payloadDone(Lane& lane);
   bool goodbyePending() const;
+  // Anything for some lane to send, keepalives aside.
+  bool sendWork() const {
+    return resume_ || framesQueued();
+  }
   // one-sided frames (tcp_datapath.cpp)
   bool routeRma(Lane& lane);
   void rmaPayloadDone(Lane& lane);

@@ -29,13 +29,20 @@ io_uring_sqe* TcpChannel::sqe() {
 
 void TcpChannel::armAll() {
   if (!failed_.isOk()) return;
-  bool busy = false;
-  for (auto& l : lanes_) busy |= l->send_busy;
+  bool busy = false, probe = false;
+  for (auto& l : lanes_) {
+    busy |= l->send_busy;
+    probe |= l->keepalive_due;
+  }
   if (resume_ && goodbye_) releaseRetained();
   failUnsentIfPeerGone(busy);
-  size_t n = lanes_.size();
-  for (size_t k = 0; k < n; ++k) armSend(*lanes_[(next_lane_ + k) % n]);
-  next_lane_ = (next_lane_ + 1) % n;
+  // Most passes (a receive posted, a wait) have nothing for any lane to
+  // send: asked once here, not once per lane.
+  if (probe || sendWork()) {
+    size_t n = lanes_.size();
+    for (size_t k = 0; k < n; ++k) armSend(*lanes_[(next_lane_ + k) % n]);
+    next_lane_ = (next_lane_ + 1) % n;
+  }
   for (auto& l : lanes_) armRecv(*l);
   if (!wake_armed_) {
     io_uring_sqe* s = sqe();
@@ -47,10 +54,7 @@ void TcpChannel::armAll() {
 
 void TcpChannel::armSend(Lane& lane) {
   if (lane.send_busy || lane.close_frame_sent || phase_ != Phase::kLive) return;
-  // Most passes (a receive posted, a wait) have nothing for any lane to send.
-  if (!resume_ && !goodbye_ && !lane.keepalive_due && ctrlq_.empty() && !sendq_.hasChunks() &&
-      !rmaq_.hasChunks())
-    return;
+  if (!lane.keepalive_due && !sendWork()) return;
   size_t nio = 0, bytes = 0;
   lane.batch.clear();
   lane.close_in_batch = false;

@@ -121,7 +121,9 @@ void UcxChannel::wakeDriver() {
 void UcxChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   // Spinning, the bootstrap check (a recv() syscall) runs every 256th round.
   if (bootstrap_readable_ || (busy_poll_ && ++spins_ % 256 == 0)) checkBootstrap();
-  bool progressed = pump();
+  // isend/irecv's pass (lazy_kick_) only posts: the wait that follows
+  // polls the worker, so a ping-pong enters the kernel once per message.
+  bool progressed = pump(!lazy_kick_);
   checkPeerVanished();
   if (!failed_.isOk()) {
     finishFailure();

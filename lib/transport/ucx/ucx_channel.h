@@ -142,7 +142,7 @@ class UcxChannel final : public FramedChannel {
   void checkPeerVanished();
 
   // ucx_datapath.cpp
-  bool pump();  // true if anything moved
+  bool pump(bool poll);  // true if anything moved
   ucs_status_t acceptFrame(const void* header, size_t header_length, void* data, size_t length,
                            const ucp_am_recv_param_t* param);
   void takeCredits(Lane& lane, uint32_t back);
@@ -161,6 +161,13 @@ class UcxChannel final : public FramedChannel {
   void fetchDone(FetchOp& op, ucs_status_t status);
   void startFlush();
   Status awaitWireup(Deadline deadline);
+  SendOp& newSend(Lane& lane);
+  FetchOp& newFetch(Lane& lane);
+  void dropSend(SendOp& op) { spare_sends_.splice(spare_sends_.end(), sends_, op.self); }
+  void dropFetch(FetchOp& op) { spare_fetches_.splice(spare_fetches_.end(), fetches_, op.self); }
+  // Anything for armAll() to do: queued frames or chunks, a goodbye, or
+  // credits owed (cheap, checked on every pass of a spinning driver).
+  bool sendWorkWaiting() const;
 
   void fail(Status why);
   void finishFailure();
@@ -181,6 +188,9 @@ class UcxChannel final : public FramedChannel {
 
   std::list<SendOp> sends_;     // in flight
   std::list<FetchOp> fetches_;  // in flight
+  // Finished ops' list nodes, reused (spliced) so a frame costs no allocation.
+  std::list<SendOp> spare_sends_;
+  std::list<FetchOp> spare_fetches_;
   int flushes_pending_ = 0;     // endpoint flushes started by close()
   bool wired_up_ = false;       // every endpoint finished wireup (create)
   bool books_closed_ = false;   // queues and books were failed

@@ -90,15 +90,16 @@ void UcxChannel::onEndpointError(void* arg, ucp_ep_h, ucs_status_t) {
   ch->vanished_at_ = std::min(ch->vanished_at_, Clock::now());
 }
 
-bool UcxChannel::pump() {
+bool UcxChannel::pump(bool poll) {
   // Queued frames leave before the worker is polled (a poll is a syscall
   // on some transports, e.g. epoll_wait for tcp), and frames are consumed
   // after every single progress call: a rendezvous chunk's fetch (and so
   // the sender's data) starts only when its frame is consumed. The caller
-  // loops while this returns true.
+  // loops while this returns true. Without `poll` (isend/irecv's own pass)
+  // the worker is left for the wait that follows.
   armAll();
   if (!failed_.isOk()) return false;
-  bool any = ucp_worker_progress(setup_.worker->get()) != 0;
+  bool any = poll && ucp_worker_progress(setup_.worker->get()) != 0;
   if (!failed_.isOk()) return any;
   uint64_t before = matcher_.generation();
   for (auto& l : lanes_) consume(*l);
@@ -224,10 +225,7 @@ bool UcxChannel::place(Lane& lane, RxFrame& f, uint8_t* dest, InMessage* msg) {
     if (!scratch_) scratch_.reset(new uint8_t[setup_.peer_chunk]);
     dest = scratch_.get();
   }
-  fetches_.emplace_back();
-  FetchOp& op = fetches_.back();
-  op.self = std::prev(fetches_.end());
-  op.lane = &lane;
+  FetchOp& op = newFetch(lane);
   op.h = f.h;
   op.msg = msg;
   ucp_request_param_t p = callbackParam(&op);
@@ -235,7 +233,7 @@ bool UcxChannel::place(Lane& lane, RxFrame& f, uint8_t* dest, InMessage* msg) {
   void* req = ucp_am_recv_data_nbx(setup_.worker->get(), f.data, dest, f.len, &p);
   f.data = nullptr;  // the descriptor now belongs to the fetch
   if (UCS_PTR_IS_ERR(req)) {
-    fetches_.erase(op.self);
+    dropFetch(op);
     fail(ucxError(codeOf(UCS_PTR_STATUS(req)),
                   "fetching a chunk from " + setup_.peer + " on lane " + std::to_string(lane.index),
                   UCS_PTR_STATUS(req)));
@@ -256,7 +254,7 @@ void UcxChannel::fetchDone(FetchOp& op, ucs_status_t status) {
   Lane& lane = *op.lane;
   wire::FrameHeader h = op.h;
   InMessage* msg = op.msg;
-  fetches_.erase(op.self);
+  dropFetch(op);
   if (status != UCS_OK) {
     if (failed_.isOk())
       fail(ucxError(
@@ -281,12 +279,48 @@ void UcxChannel::retryStalled() {
   });
 }
 
+// Moves a spare node (a new one if none is left) to the end of `live`:
+// ops are reused, not allocated per frame.
+template <class Op>
+Op& reuseOp(std::list<Op>& live, std::list<Op>& spare) {
+  if (spare.empty()) spare.emplace_back();
+  live.splice(live.end(), spare, spare.begin());
+  Op& op = live.back();
+  op.self = std::prev(live.end());
+  return op;
+}
+
+SendOp& UcxChannel::newSend(Lane& lane) {
+  SendOp& op = reuseOp(sends_, spare_sends_);
+  op.lane = &lane;
+  op.from = nullptr;
+  op.chunk.reset();
+  op.close = false;
+  return op;
+}
+
+FetchOp& UcxChannel::newFetch(Lane& lane) {
+  FetchOp& op = reuseOp(fetches_, spare_fetches_);
+  op.lane = &lane;
+  op.msg = nullptr;
+  return op;
+}
+
+bool UcxChannel::sendWorkWaiting() const {
+  if (peer_gone_ || framesQueued()) return true;
+  for (const auto& l : lanes_)
+    if (l->owed >= kNoteThreshold) return true;
+  return false;
+}
+
 void UcxChannel::armAll() {
-  if (!failed_.isOk()) return;
-  // Chunks already handed to UCX finish normally; the rest cannot go.
-  bool busy = false;
-  for (const SendOp& op : sends_) busy |= op.chunk.has_value();
-  failUnsentIfPeerGone(busy);
+  if (!failed_.isOk() || !sendWorkWaiting()) return;
+  if (peer_gone_) {
+    // Chunks already handed to UCX finish normally; the rest cannot go.
+    bool busy = false;
+    for (const SendOp& op : sends_) busy |= op.chunk.has_value();
+    failUnsentIfPeerGone(busy);
+  }
   size_t n = lanes_.size();
   for (size_t k = 0; k < n && failed_.isOk(); ++k) armSend(*lanes_[(next_lane_ + k) % n]);
   next_lane_ = (next_lane_ + 1) % n;
@@ -308,10 +342,7 @@ void UcxChannel::armSend(Lane& lane) {
 
 bool UcxChannel::sendFrame(Lane& lane, const wire::FrameHeader& h, const uint8_t* payload,
                            SendQueue* from, std::optional<ChunkRef> chunk, bool close) {
-  sends_.emplace_back();
-  SendOp& op = sends_.back();
-  op.self = std::prev(sends_.end());
-  op.lane = &lane;
+  SendOp& op = newSend(lane);
   op.from = from;
   op.chunk = chunk;
   op.close = close;
@@ -327,7 +358,7 @@ bool UcxChannel::sendFrame(Lane& lane, const wire::FrameHeader& h, const uint8_t
   void* req = ucp_am_send_nbx(lane.ep.get(), kAmFrame, op.header.data(), kAmHeaderSize, payload,
                               h.chunk_len, &p);
   if (UCS_PTR_IS_ERR(req)) {
-    sends_.erase(op.self);
+    dropSend(op);
     fail(ucxError(codeOf(UCS_PTR_STATUS(req)),
                   "sending to " + setup_.peer + " on lane " + std::to_string(lane.index),
                   UCS_PTR_STATUS(req)));
@@ -338,19 +369,17 @@ bool UcxChannel::sendFrame(Lane& lane, const wire::FrameHeader& h, const uint8_t
 }
 
 void UcxChannel::sendCreditNote(Lane& lane) {
-  sends_.emplace_back();
-  SendOp& op = sends_.back();
-  op.self = std::prev(sends_.end());
-  op.lane = &lane;
+  SendOp& op = newSend(lane);
   put16(op.header.data(), static_cast<uint16_t>(lane.index));
   put16(op.header.data() + 2, static_cast<uint16_t>(lane.owed));
+  put32(op.header.data() + 4, 0);  // unused in a note (the node may be reused)
   lane.owed = 0;
   ucp_request_param_t p = callbackParam(&op);
   p.cb.send = &UcxChannel::onSendDone;
   void* req =
       ucp_am_send_nbx(lane.ep.get(), kAmCredit, op.header.data(), kLaneHeaderSize, nullptr, 0, &p);
   if (UCS_PTR_IS_ERR(req)) {
-    sends_.erase(op.self);
+    dropSend(op);
     return fail(
         ucxError(codeOf(UCS_PTR_STATUS(req)),
                  "returning credits to " + setup_.peer + " on lane " + std::to_string(lane.index),
@@ -364,7 +393,7 @@ void UcxChannel::sendDone(SendOp& op, ucs_status_t status) {
   std::optional<ChunkRef> chunk = op.chunk;
   SendQueue* from = op.from;
   bool close = op.close;
-  sends_.erase(op.self);
+  dropSend(op);
   if (status != UCS_OK) {
     // After a failure, or once the peer said goodbye, a failed send is expected.
     if (close && peer_gone_) lane.close_frame_sent = true;
