@@ -67,14 +67,14 @@ TEST_P(ConformanceSizes, Message256MiB) {
       [&] {
         auto r = client().isend(out->data(), kSize, 256);
         ASSERT_TRUE(r.isOk()) << r.status().toString();
-        Status s = r->wait(kLongWait);
+        Status s = r->wait(transferWait(kSize));
         ASSERT_TRUE(s.isOk()) << s.toString();
         EXPECT_EQ(r->bytes(), kSize);
       },
       [&] {
         auto r = server().irecv(in->data(), kSize, 256);
         ASSERT_TRUE(r.isOk()) << r.status().toString();
-        Status s = r->wait(kLongWait);
+        Status s = r->wait(transferWait(kSize));
         ASSERT_TRUE(s.isOk()) << s.toString();
         EXPECT_EQ(r->bytes(), kSize);
       },
@@ -115,11 +115,12 @@ TEST_P(ConformanceSizes, StatsCountMessagesBytesAndLanes) {
   const uint64_t total = 100 + (uint64_t{64} << 20);
   runConcurrently({
       [&] {
-        for (size_t i = 0; i < std::size(sizes); ++i) expectSend(client(), sizes[i], 1, i);
+        for (size_t i = 0; i < std::size(sizes); ++i)
+          expectSend(client(), sizes[i], 1, i, transferWait(sizes[i]));
       },
       [&] {
         for (size_t i = 0; i < std::size(sizes); ++i)
-          expectRecv(server(), sizes[i], 1, sizes[i], i);
+          expectRecv(server(), sizes[i], 1, sizes[i], i, transferWait(sizes[i]));
       },
   });
   ChannelStats c = client().stats();

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -25,6 +26,18 @@ using namespace std::chrono_literals;
 // Generous bounds: long enough for a loaded CI box, short enough to fail.
 inline constexpr std::chrono::milliseconds kShortWait{5000};
 inline constexpr std::chrono::milliseconds kLongWait{60000};
+
+// A hang guard for one message of `bytes`: kLongWait, or longer when the
+// message is big enough that kLongWait would assume more than 1 MiB/s. The
+// slowest place these tests run is Soft-RoCE in a TCG guest (tests/rdma):
+// 256 MiB took 44 s on a quiet host and 87 s at load 13-14 on 2 cores,
+// past a fixed 60 s. 1 MiB/s leaves about 3x over that; a hang still fails,
+// it just takes longer to say so. Not a speed check: bench/ measures speed.
+inline std::chrono::milliseconds transferWait(size_t bytes) {
+  constexpr uint64_t kSlowestBytesPerSecond = 1u << 20;
+  return std::max(kLongWait,
+                  std::chrono::milliseconds(uint64_t{bytes} * 1000 / kSlowestBytesPerSecond));
+}
 
 // Byte i of a pattern is byte (i % 8) of splitmix64(seed + i / 8): never
 // all-zero, differs between seeds and positions, cheap to regenerate.

@@ -106,8 +106,14 @@ Status setupLane(Lane& lane, rdma_cm_id* raw_id) {
     return Status(StatusCode::kNotSupported, "the RDMA device allows only " +
                                                  std::to_string(dev.max_qp_wr) +
                                                  " work requests per QP" + where);
-  if (rdma_create_qp(raw_id, lane.pd.get(), &qa) != 0)
-    return verbsError(StatusCode::kIoError, "rdma_create_qp" + where, errno);
+  qa.cap.max_inline_data = kWantInline;
+  if (rdma_create_qp(raw_id, lane.pd.get(), &qa) != 0) {
+    // A device without inline support refuses the QP: ask again without.
+    qa.cap.max_inline_data = 0;
+    if (rdma_create_qp(raw_id, lane.pd.get(), &qa) != 0)
+      return verbsError(StatusCode::kIoError, "rdma_create_qp" + where, errno);
+  }
+  lane.max_inline = qa.cap.max_inline_data;  // what the device granted
   lane.qp.reset(raw_id);
   lane.free_send.clear();
   for (uint32_t i = kSendSlots; i > 0; --i) lane.free_send.push_back(i - 1);
@@ -141,6 +147,9 @@ Status postSend(Lane& lane, uint32_t slot, uint32_t len, bool with_imm, uint32_t
   wr.opcode = with_imm ? IBV_WR_SEND_WITH_IMM : IBV_WR_SEND;
   wr.imm_data = htonl(imm);
   wr.send_flags = IBV_SEND_SIGNALED;
+  // Inline: the slot may be reused as soon as the post returns, but slots
+  // are freed on the completion anyway, so nothing else changes.
+  if (len > 0 && len <= lane.max_inline) wr.send_flags |= IBV_SEND_INLINE;
   ibv_send_wr* bad = nullptr;
   if (int rc = ibv_post_send(lane.qp->qp, &wr, &bad); rc != 0)
     return verbsError(StatusCode::kIoError,

@@ -33,6 +33,11 @@ inline constexpr uint32_t kSendSlots = 16;
 // a lane gives up after about 8 timeouts without an ACK.
 inline constexpr uint8_t kRetryCount = 7;
 inline constexpr uint8_t kRnrRetry = 7;  // 7 = retry forever
+// Sends up to this size go inline (IBV_SEND_INLINE) when the device allows:
+// the bytes travel in the work request, so the NIC (rxe: the kernel) does
+// not look the slot up in the MR and fetch it; small-message latency is what
+// gains. A 40-byte header plus a few hundred bytes, like perftest's 236 B.
+inline constexpr uint32_t kWantInline = 256;
 
 struct EventChannelDeleter {
   void operator()(rdma_event_channel* c) const noexcept { rdma_destroy_event_channel(c); }
@@ -85,6 +90,7 @@ struct Lane {
   bool established = false;
   bool disconnected = false;  // the peer's DREQ (or an error) arrived
   uint8_t ack_timeout = 0;    // what setAckTimeout asked for (0: kernel default)
+  uint32_t max_inline = 0;    // the inline limit the device granted (0: none)
 
   // --- send side ---
   std::vector<uint32_t> free_send;  // free send slot indices
