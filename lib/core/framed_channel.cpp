@@ -33,16 +33,15 @@ Result<Request> FramedChannel::isend(const void* data, size_t size, uint64_t tag
     return Status(StatusCode::kPeerClosed, "isend: peer " + peer_ + " closed the channel");
   if (goodbye_)
     return Status(StatusCode::kInvalidArgument, "isend on a channel that is being closed");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kSend, weak_from_this(),
-                                            const_cast<uint8_t*>(static_cast<const uint8_t*>(data)),
-                                            size, tag);
+  auto req = requests_.acquire(*this, RequestState::Kind::kSend,
+                               const_cast<uint8_t*>(static_cast<const uint8_t*>(data)), size, tag);
   sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
   ++messages_sent_;
   bytes_sent_ += size;
   lazy_kick_ = true;
   kick(lk);
   lazy_kick_ = false;
-  return Request(req);
+  return Request(std::move(req));
 }
 
 Result<Request> FramedChannel::irecv(void* data, size_t capacity, uint64_t tag) {
@@ -51,13 +50,13 @@ Result<Request> FramedChannel::irecv(void* data, size_t capacity, uint64_t tag) 
   Lock lk(mu_);
   if (!failed_.isOk()) return failed_;
   if (closed_) return Status(StatusCode::kInvalidArgument, "irecv on a closed channel");
-  auto req = std::make_shared<RequestState>(RequestState::Kind::kRecv, weak_from_this(),
-                                            static_cast<uint8_t*>(data), capacity, tag);
+  auto req = requests_.acquire(*this, RequestState::Kind::kRecv, static_cast<uint8_t*>(data),
+                               capacity, tag);
   matcher_.post(req);
   lazy_kick_ = true;
   kick(lk);
   lazy_kick_ = false;
-  return Request(req);
+  return Request(std::move(req));
 }
 
 Status FramedChannel::admitRma(const char* op) {

@@ -19,6 +19,7 @@
 
 #include "core/channel_impl.h"
 #include "core/receive_matcher.h"
+#include "core/request_pool.h"
 #include "core/request_state.h"
 #include "core/rma_book.h"
 #include "core/send_queue.h"
@@ -161,6 +162,7 @@ class FramedChannel : public ChannelImpl {
   // follows) instead of entering the kernel for them, as long as the pass
   // left nothing else waiting to be submitted.
   bool lazy_kick_ = false;
+  RequestPool requests_;  // isend/irecv states, recycled
   SendQueue sendq_;
   ReceiveMatcher matcher_;
   // One-sided operations: their payload queue, header-only control frames,

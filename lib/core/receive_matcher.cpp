@@ -106,9 +106,17 @@ ReceiveMatcher::Route ReceiveMatcher::announce(const wire::FrameHeader& h) {
   }
   ++next_announce_;
   ++generation_;
-  auto [pos, inserted] = open_.emplace(h.msg_seq, std::move(m));
-  (void)inserted;
-  return Route::deliver(&pos->second, nullptr);
+  if (spare_nodes_.empty()) {
+    auto [pos, inserted] = open_.emplace(h.msg_seq, std::move(m));
+    (void)inserted;
+    return Route::deliver(&pos->second, nullptr);
+  }
+  OpenMap::node_type node = std::move(spare_nodes_.back());
+  spare_nodes_.pop_back();
+  node.key() = h.msg_seq;
+  node.mapped() = std::move(m);
+  auto ins = open_.insert(std::move(node));
+  return Route::deliver(&ins.position->second, nullptr);
 }
 
 void ReceiveMatcher::chunkDone(InMessage* m, uint32_t len) {
@@ -137,7 +145,13 @@ void ReceiveMatcher::deliver(InMessage* m) {
     unexpected_bytes_ -= m->total;
     ++generation_;  // budget freed: a lane stalled on it may go on
   }
-  open_.erase(m->seq);
+  if (spare_nodes_.size() >= kSpareNodes) {
+    open_.erase(m->seq);
+    return;
+  }
+  OpenMap::node_type node = open_.extract(m->seq);
+  node.mapped() = InMessage();  // drops the request and any staging buffer
+  spare_nodes_.push_back(std::move(node));
 }
 
 bool ReceiveMatcher::claimUnexpected(const std::shared_ptr<RequestState>& req) {

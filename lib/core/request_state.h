@@ -21,6 +21,19 @@ class RequestState {
                uint64_t tag)
       : kind_(kind), channel_(std::move(channel)), data_(data), size_(size), tag_(tag) {}
 
+  // Makes a finished state new again for another operation on the same
+  // channel (RequestPool, only while nothing else holds it).
+  void reuse(Kind kind, uint8_t* data, size_t size, uint64_t tag) {
+    kind_ = kind;
+    data_ = data;
+    size_ = size;
+    tag_ = tag;
+    status_ = Status();
+    bytes_ = 0;
+    matched_tag_ = 0;
+    done_.store(false, std::memory_order_relaxed);
+  }
+
   Kind kind() const { return kind_; }
   uint8_t* data() const { return data_; }
   size_t size() const { return size_; }  // send size or receive capacity
@@ -42,11 +55,11 @@ class RequestState {
   uint64_t matchedTag() const { return matched_tag_; }
 
  private:
-  const Kind kind_;
+  Kind kind_;
   const std::weak_ptr<ChannelImpl> channel_;
-  uint8_t* const data_;
-  const size_t size_;
-  const uint64_t tag_;
+  uint8_t* data_;
+  size_t size_;
+  uint64_t tag_;
   std::atomic<bool> done_{false};
   Status status_;
   size_t bytes_ = 0;

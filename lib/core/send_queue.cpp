@@ -4,9 +4,17 @@
 
 namespace farlink {
 
+std::unique_ptr<OutMessage> SendQueue::fresh() {
+  if (spares_.empty()) return std::make_unique<OutMessage>();
+  std::unique_ptr<OutMessage> m = std::move(spares_.back());
+  spares_.pop_back();
+  *m = OutMessage{};
+  return m;
+}
+
 uint64_t SendQueue::push(std::shared_ptr<RequestState> req, const uint8_t* data, uint64_t size,
                          uint64_t tag) {
-  auto m = std::make_unique<OutMessage>();
+  std::unique_ptr<OutMessage> m = fresh();
   m->req = std::move(req);
   m->seq = next_seq_++;
   m->tag = tag;
@@ -19,7 +27,7 @@ uint64_t SendQueue::push(std::shared_ptr<RequestState> req, const uint8_t* data,
 
 void SendQueue::pushRma(wire::FrameType type, uint64_t id, const uint8_t* data, uint64_t size,
                         uint64_t tag, uint64_t remote_offset) {
-  auto m = std::make_unique<OutMessage>();
+  std::unique_ptr<OutMessage> m = fresh();
   m->type = type;
   m->seq = id;
   m->tag = tag;
@@ -59,8 +67,11 @@ bool SendQueue::done(const ChunkRef& c) {
 
 void SendQueue::popCompleted() {
   while (!msgs_.empty() && msgs_.front()->all_taken && msgs_.front()->chunks_in_flight == 0) {
+    std::unique_ptr<OutMessage> m = std::move(msgs_.front());
     msgs_.pop_front();
     --take_;
+    m->req.reset();  // the request may be recycled as soon as nothing holds it
+    if (spares_.size() < kSpares) spares_.push_back(std::move(m));
   }
 }
 

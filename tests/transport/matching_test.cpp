@@ -228,6 +228,47 @@ TEST_P(ConformanceMatching, DriverThreadMayChange) {
                    }});
 }
 
+// The channel recycles request states once nothing holds them: Requests
+// still held keep their own results however many operations follow, and a
+// Request that outlives its channel still reports its result.
+TEST_P(ConformanceMatching, HeldRequestsKeepTheirResultsAcrossRecycling) {
+  constexpr size_t kHeld = 3, kMore = 200;  // more than the channel keeps for reuse
+  std::vector<Buffer> outs, ins;
+  for (size_t i = 0; i < kHeld; ++i) {
+    outs.push_back(Buffer::patterned(10 + i, 50 + i));
+    ins.push_back(Buffer(64));
+  }
+  std::vector<Request> sends, recvs;
+  for (size_t i = 0; i < kHeld; ++i) {
+    auto r = server().irecv(ins[i].data(), ins[i].size(), 100 + i);
+    ASSERT_TRUE(r.isOk()) << r.status().toString();
+    recvs.push_back(*r);
+    auto s = client().isend(outs[i].data(), outs[i].size(), 100 + i);
+    ASSERT_TRUE(s.isOk()) << s.status().toString();
+    sends.push_back(*s);
+  }
+  runConcurrently({
+      [&] {
+        for (auto& s : sends) ASSERT_TRUE(s.wait(kLongWait).isOk());
+        for (size_t i = 0; i < kMore; ++i) expectSend(client(), 1 + i % 7, 3, i);
+      },
+      [&] {
+        for (auto& r : recvs) ASSERT_TRUE(r.wait(kLongWait).isOk());
+        for (size_t i = 0; i < kMore; ++i) expectRecv(server(), 8, 3, 1 + i % 7, i);
+      },
+  });
+  pair_.server.reset();  // the receives outlive their channel
+  for (size_t i = 0; i < kHeld; ++i) {
+    EXPECT_TRUE(sends[i].done() && sends[i].status().isOk()) << i;
+    EXPECT_EQ(sends[i].bytes(), 10 + i);
+    EXPECT_EQ(sends[i].tag(), 100 + i);
+    EXPECT_TRUE(recvs[i].done() && recvs[i].status().isOk()) << i;
+    EXPECT_EQ(recvs[i].bytes(), 10 + i);
+    EXPECT_EQ(recvs[i].tag(), 100 + i);
+    EXPECT_TRUE(matchesPattern(ins[i].data(), 10 + i, 50 + i)) << i;
+  }
+}
+
 FARLINK_INSTANTIATE_CONFORMANCE(ConformanceMatching);
 
 }  // namespace

@@ -315,5 +315,28 @@ TEST_F(ReceiveMatcherRejects, EmptyChunkAtTheEndOfTheMessage) {
   expectError(h, "empty chunk past the last one");
 }
 
+// A delivered message lets go of its request at once (the channel reuses
+// request states nothing holds); the next messages reuse its slot cleanly,
+// unexpected ones included.
+TEST(ReceiveMatcher, DeliveredMessageReleasesItsRequestAndSlotStartsClean) {
+  ReceiveMatcher m(kPeer, kChunk, 1 << 20);
+  for (uint64_t seq = 0; seq < 20; ++seq) {
+    auto src = payload(seq % 2 ? kChunk + 3 : 5, static_cast<uint8_t>(seq));
+    std::vector<uint8_t> dst(src.size());
+    auto req = recvReq(dst, 4);
+    bool early = seq % 3 == 0;  // else the message arrives unexpected first
+    if (early) m.post(req);
+    for (const auto& h : chunksOf(seq, 4, src.size())) ASSERT_EQ(feed(m, h, src), Action::kDeliver);
+    if (!early) m.post(req);
+    ASSERT_TRUE(req->done()) << seq;
+    EXPECT_TRUE(req->status().isOk()) << seq;
+    EXPECT_EQ(req->bytes(), src.size());
+    EXPECT_EQ(dst, src) << seq;
+    EXPECT_EQ(req.use_count(), 1) << seq;
+    EXPECT_EQ(m.unexpectedBytes(), 0u);
+  }
+  EXPECT_EQ(m.messagesReceived(), 20u);
+}
+
 }  // namespace
 }  // namespace farlink

@@ -133,5 +133,31 @@ TEST(SendQueue, FailAllCompletesEveryRequest) {
   EXPECT_EQ(q.bytesQueued(), 0u);
 }
 
+// A completed message lets go of its request at once (the channel reuses
+// request states nothing holds), and the message slot it leaves is reused
+// without carrying anything over.
+TEST(SendQueue, CompletedMessageReleasesItsRequestAndSlotStartsClean) {
+  SendQueue q(kChunk);
+  std::vector<uint8_t> a(kChunk + 1), b(7);
+  auto ra = sendReq(a, 1);
+  q.push(ra, a.data(), a.size(), 1);
+  auto c0 = *q.take();
+  auto c1 = *q.take();
+  EXPECT_FALSE(q.done(c0));
+  EXPECT_EQ(ra.use_count(), 2);
+  EXPECT_TRUE(q.done(c1));
+  EXPECT_EQ(ra.use_count(), 1);
+  q.pushRma(wire::FrameType::kWrite, 42, b.data(), b.size(), 5, 100);
+  auto c = q.take();
+  ASSERT_TRUE(c.has_value());
+  EXPECT_EQ(c->msg->req, nullptr);
+  EXPECT_EQ(c->msg->seq, 42u);
+  EXPECT_EQ(c->msg->remote_offset, 100u);
+  EXPECT_EQ(c->msg->chunks_in_flight, 1u);
+  EXPECT_EQ(c->len, 7u);
+  EXPECT_FALSE(q.done(*c));
+  EXPECT_TRUE(q.empty());
+}
+
 }  // namespace
 }  // namespace farlink
