@@ -30,8 +30,14 @@ tmp=$(mktemp -d)
 link=""  # the farlink-wanem link of cross-wanem, torn down on exit
 pids=()  # launched sites (timeout processes), killed if the script exits early
 cleanup() {
+  local rc=$?
   [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
-  [ -n "$link" ] && "$wanem" down --name "$link" >/dev/null 2>&1
+  if [ -n "$link" ]; then
+    # On a failure the link's counters tell lost packets or a late
+    # (CPU-starved) emulator apart from a wrong result.
+    [ $rc != 0 ] && "$wanem" ctl --name "$link" stats
+    "$wanem" down --name "$link" >/dev/null 2>&1
+  fi
   rm -rf "$tmp"
 }
 trap cleanup EXIT
