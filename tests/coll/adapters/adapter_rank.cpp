@@ -2,7 +2,8 @@
 // mpirun for an 'mpi' site, as plain processes otherwise). Environment:
 // torchrun-style RANK (or, under mpirun, OMPI_COMM_WORLD_RANK placed at
 // FARLINK_RANK_BASE: the library's own MPI bootstrap), WORLD_SIZE,
-// MASTER_ADDR, MASTER_PORT, FARLINK_SITE,
+// MASTER_ADDR, MASTER_PORT, FARLINK_SITE, FARLINK_COLL_HOST (the site's
+// own address, when the sites are in different namespaces),
 // FARLINK_COLL_ADAPTER; COLL_BIG is the large odd count (default 1000003).
 //
 // 1. Communicator level: allreduce of every dtype and op at counts 1, 7 and
@@ -13,7 +14,8 @@
 //    barrier. (The large counts run once per dtype, and allreduce's for
 //    every op on fp16, to keep the suite near a minute.)
 // 2. Adapter level, within the site: the site's adapter loaded and started
-//    on its own (its own store on MASTER_PORT+1+site), every entry point —
+//    on its own (its own store on FARLINK_COLL_HOST or MASTER_ADDR, port
+//    MASTER_PORT+1+site), every entry point —
 //    reduce-scatter with farlink's unequal partition and with empty blocks,
 //    allgather(v) in and out of place, broadcast from every root, barrier.
 // Every result is checked against reference.h. Prints "digest <hex>" (a
@@ -148,7 +150,11 @@ struct SiteStore {
 
 void adapterChecks(Communicator& c, Run& r, size_t big) {
   const char* name = std::getenv("FARLINK_COLL_ADAPTER");
-  const char* host = std::getenv("MASTER_ADDR");
+  // The site's own address (FARLINK_COLL_HOST) when given: across the
+  // emulator each site sits in its own namespace and cannot bind or reach
+  // the other site's MASTER_ADDR for its site store.
+  const char* host = std::getenv("FARLINK_COLL_HOST");
+  if (host == nullptr || *host == '\0') host = std::getenv("MASTER_ADDR");
   int port = std::atoi(std::getenv("MASTER_PORT")) + 1 + c.siteId();
   int me = c.localRank(), L = c.localSize();
   std::string prefix = "direct/";
