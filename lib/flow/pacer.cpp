@@ -6,10 +6,11 @@
 namespace farlink::flow {
 
 double Pacer::tokensAt(FlowTime now) const {
-  // Before the first send the bucket is full: a fresh flow may burst.
+  // Before the first send the bucket holds one quantum: a fresh flow may
+  // burst that much, as after any short pause.
   if (!started_) return static_cast<double>(quantum_);
   double t = tokens_ + (now > stamp_ ? bytesIn(rate_, now - stamp_) : 0.0);
-  return std::min(t, static_cast<double>(quantum_));
+  return std::min(t, capacity());
 }
 
 void Pacer::setRate(BytesPerSecond rate, FlowTime now) {
@@ -20,7 +21,7 @@ void Pacer::setRate(BytesPerSecond rate, FlowTime now) {
   rate_ = std::max(0.0, rate);
   quantum_ = std::max<uint64_t>(
       kMinQuantum, static_cast<uint64_t>(bytesIn(rate_, std::chrono::milliseconds(1))));
-  tokens_ = std::min(tokens_, static_cast<double>(quantum_));
+  tokens_ = std::min(tokens_, capacity());
 }
 
 FlowDuration Pacer::delayFor(uint64_t bytes, FlowTime now) const {

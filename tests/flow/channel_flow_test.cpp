@@ -57,10 +57,11 @@ TEST(ChannelFlow, PacingAndCapGateBulkButNotSmall) {
     ASSERT_TRUE(f->maySend(0, id, t).allowed);
     ASSERT_TRUE(f->onSend(0, id, t).isOk());
   }
-  t += seconds(1);
+  // 70 kB of tokens: more than a chunk needs, less than the bucket holds.
+  t += milliseconds(7);
   EXPECT_EQ(f->maySend(0, 4, t).blocker, SendDecision::Blocker::kInflightCap);
   // A small message skips both.
-  ASSERT_TRUE(f->assign(100, 300, Priority::kSmall, t).isOk());
+  ASSERT_TRUE(f->assign(100, 8000, Priority::kSmall, t).isOk());
   EXPECT_EQ(f->next(0), std::optional<ChunkId>(100));
   EXPECT_TRUE(f->maySend(0, 100, t).allowed);
   EXPECT_FALSE(f->maySendBytes(0, 300, Priority::kBulk, t).allowed);
@@ -69,7 +70,7 @@ TEST(ChannelFlow, PacingAndCapGateBulkButNotSmall) {
   EXPECT_EQ(f->onAck(0, 0, t).outcome, AckOutcome::kCompleted);
   EXPECT_EQ(f->maySend(0, 4, t).blocker, SendDecision::Blocker::kInflightCap);
   EXPECT_EQ(f->onAck(0, 100, t).outcome, AckOutcome::kCompleted);
-  // The small message's bytes were paced too (they took tokens).
+  // The small message's bytes were paced too (they took 8 kB of the 70).
   EXPECT_EQ(f->maySend(0, 4, t).blocker, SendDecision::Blocker::kPacing);
   t += milliseconds(1);
   EXPECT_TRUE(f->maySend(0, 4, t).allowed);
