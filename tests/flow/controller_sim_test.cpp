@@ -1,6 +1,7 @@
 // The "model" controller on a simulated 1 Gb/s, 30 ms bottleneck: how fast
 // it fills the pipe, how little queue it keeps, random loss, a slower
-// bottleneck (queue building), a longer route, and a Reno-like competitor.
+// bottleneck (queue building), a longer route, a Reno-like competitor and a
+// second farlink channel.
 // Assertions are on simulated throughput and delay, never wall-clock time.
 #include <gtest/gtest.h>
 
@@ -179,6 +180,27 @@ TEST(ModelOnSimulatedLink, KeepsFairShareNextToRenoFlow) {
   std::printf("backoffs %d probe_rtt %d\n", backoffs, rtts);
   EXPECT_GE(ours, 0.25);
   EXPECT_GE(ours + theirs, 0.80);
+}
+
+// Two farlink channels on one link (two ranks of a site carrying their
+// shards across): each probes, the queue the probes build makes both back
+// off, and neither may settle far below its half.
+TEST(ModelOnSimulatedLink, TwoChannelsShareTheLink) {
+  Simulator sim(LinkParams{kGbps, milliseconds(30), 3750000, 0, 11});
+  FlowSender a(sim, modelFlow(), kChunk);
+  FlowSender b(sim, modelFlow(), kChunk);
+  a.start();
+  b.start();
+  sim.runUntil(seconds(20));
+  double ra = a.meter().rate(seconds(3), seconds(20)) / kGbps;
+  double rb = b.meter().rate(seconds(3), seconds(20)) / kGbps;
+  FlowDuration q = sim.meanQueueDelay(seconds(3), seconds(20));
+  std::printf("two channels: %.1f%% + %.1f%% = %.1f%% of link, mean queue %.2f ms\n", ra * 100,
+              rb * 100, (ra + rb) * 100, toSeconds(q) * 1e3);
+  EXPECT_GE(ra, 0.35);
+  EXPECT_GE(rb, 0.35);
+  EXPECT_GE(ra + rb, 0.90);
+  EXPECT_LE(q, milliseconds(5));
 }
 
 TEST(ModelOnSimulatedLink, BurstsAfterIdleGapsGoAtTheLinkRate) {
