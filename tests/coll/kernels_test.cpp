@@ -180,6 +180,50 @@ TEST(Kernels, Floats) {
       DataType::kFloat64, [](double f) { return f; }, [](double x) { return x; });
 }
 
+// Every fp16 value against a few partners, every op: the fast path (F16C
+// where the CPU has it) must give what the portable conversions give, bit
+// for bit (NaN only as NaN: its payload may differ).
+TEST(Kernels, Fp16EveryValueMatchesPortableConversions) {
+  const uint16_t partners[] = {0x0000, 0x8000, 0x3c00, 0xc500, 0x0001, 0x03ff,
+                               0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x3555, 0x8401};
+  std::vector<uint16_t> a(65536), b(65536), want(65536);
+  for (uint16_t y : partners) {
+    for (int o = 0; o < kReduceOpCount; ++o) {
+      ReduceOp op = ReduceOp(o);
+      for (uint32_t h = 0; h < 65536; ++h) {
+        a[h] = uint16_t(h);
+        b[h] = y;
+        float x = halfToFloat(a[h]), z = halfToFloat(y);
+        float r = 0;
+        switch (op) {
+          case ReduceOp::kSum:
+          case ReduceOp::kAvg: r = x + z; break;
+          case ReduceOp::kProd: r = x * z; break;
+          case ReduceOp::kMin: r = (x != x || z != z) ? x + z : (z < x ? z : x); break;
+          case ReduceOp::kMax: r = (x != x || z != z) ? x + z : (z > x ? z : x); break;
+        }
+        want[h] = floatToHalf(r);
+      }
+      reduceInto(DataType::kFloat16, op, a.data(), b.data(), a.size() - 3);  // a tail too
+      for (uint32_t h = 0; h < 65536 - 3; ++h) {
+        if (std::isnan(halfToFloat(want[h])))
+          ASSERT_TRUE(std::isnan(halfToFloat(a[h]))) << reduceOpName(op) << " " << h << " " << y;
+        else
+          ASSERT_EQ(a[h], want[h]) << reduceOpName(op) << " " << std::hex << h << " " << y;
+      }
+    }
+  }
+  for (uint32_t h = 0; h < 65536; ++h) a[h] = uint16_t(h);
+  divideBy(DataType::kFloat16, a.data(), a.size(), 3);
+  for (uint32_t h = 0; h < 65536; ++h) {
+    uint16_t w = floatToHalf(halfToFloat(uint16_t(h)) / 3.0f);
+    if (std::isnan(halfToFloat(w)))
+      ASSERT_TRUE(std::isnan(halfToFloat(a[h]))) << h;
+    else
+      ASSERT_EQ(a[h], w) << std::hex << h;
+  }
+}
+
 TEST(Kernels, DivideForAvg) {
   std::vector<int32_t> i{7, -7, 10};
   divideBy(DataType::kInt32, i.data(), i.size(), 2);
