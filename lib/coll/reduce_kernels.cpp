@@ -1,7 +1,7 @@
 // Element-wise reduction kernels for every dtype/op. Plain loops over
 // restrict-qualified pointers, vectorised by the compiler; fp16/bf16 go
-// through fp32 in blocks so that the conversion loops vectorise too (fp16
-// on x86 with F16C: reduce_f16c.cpp, this file does the tail).
+// through fp32 in blocks so that the conversion loops vectorise too (on
+// x86 with F16C / AVX2 reduce_x86.cpp does them; this file, the tail).
 // g++ 12 at -O2 uses its "very cheap" vectoriser cost model, which left even
 // the fp32 sum scalar (addss; a sixth of a 64 MiB loopback allreduce's CPU),
 // so the loops ask for the dynamic model themselves (FARLINK_VECTORISE).
@@ -11,7 +11,7 @@
 #include <type_traits>
 
 #include "coll/half.h"
-#include "coll/reduce_f16c.h"
+#include "coll/reduce_x86.h"
 #include "farlink/collective.h"
 
 namespace farlink {
@@ -166,12 +166,15 @@ void reduceInto(DataType t, ReduceOp op, void* inout, const void* in, size_t cou
     case DataType::kFloat16: {
       auto* a = static_cast<uint16_t*>(inout);
       const auto* b = static_cast<const uint16_t*>(in);
-      size_t done = coll::reduceHalfF16c(op, a, b, count);
+      size_t done = coll::reduceHalfX86(op, a, b, count);
       return viaFloat<coll::halfToFloat, coll::floatToHalf>(op, a + done, b + done, count - done);
     }
-    case DataType::kBFloat16:
-      return viaFloat<coll::bf16ToFloat, coll::floatToBf16>(
-          op, static_cast<uint16_t*>(inout), static_cast<const uint16_t*>(in), count);
+    case DataType::kBFloat16: {
+      auto* a = static_cast<uint16_t*>(inout);
+      const auto* b = static_cast<const uint16_t*>(in);
+      size_t done = coll::reduceBf16X86(op, a, b, count);
+      return viaFloat<coll::bf16ToFloat, coll::floatToBf16>(op, a + done, b + done, count - done);
+    }
     case DataType::kFloat32:
       return typed(op, static_cast<float*>(inout), static_cast<const float*>(in), count);
     case DataType::kFloat64:
@@ -188,7 +191,7 @@ void divideBy(DataType t, void* inout, size_t count, int64_t divisor) {
     case DataType::kInt64: return divideTyped(static_cast<int64_t*>(inout), count, divisor);
     case DataType::kFloat16: {
       auto* a = static_cast<uint16_t*>(inout);
-      size_t done = coll::divideHalfF16c(a, count, float(divisor));
+      size_t done = coll::divideHalfX86(a, count, float(divisor));
       return divide16<coll::halfToFloat, coll::floatToHalf>(a + done, count - done, divisor);
     }
     case DataType::kBFloat16:

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <limits>
 #include <vector>
 
@@ -180,12 +181,12 @@ TEST(Kernels, Floats) {
       DataType::kFloat64, [](double f) { return f; }, [](double x) { return x; });
 }
 
-// Every fp16 value against a few partners, every op: the fast path (F16C
-// where the CPU has it) must give what the portable conversions give, bit
-// for bit (NaN only as NaN: its payload may differ).
-TEST(Kernels, Fp16EveryValueMatchesPortableConversions) {
-  const uint16_t partners[] = {0x0000, 0x8000, 0x3c00, 0xc500, 0x0001, 0x03ff,
-                               0x7bff, 0x7c00, 0xfc00, 0x7e00, 0x3555, 0x8401};
+// Every 16-bit value against a few partners, every op: the fast paths (F16C
+// and AVX2 where the CPU has them) must give what the portable conversions
+// give, bit for bit (NaN only as NaN: its payload may differ).
+template <typename Widen, typename Narrow>
+void checkEvery16BitValue(DataType dt, Widen widen, Narrow narrow,
+                          std::initializer_list<uint16_t> partners) {
   std::vector<uint16_t> a(65536), b(65536), want(65536);
   for (uint16_t y : partners) {
     for (int o = 0; o < kReduceOpCount; ++o) {
@@ -193,7 +194,7 @@ TEST(Kernels, Fp16EveryValueMatchesPortableConversions) {
       for (uint32_t h = 0; h < 65536; ++h) {
         a[h] = uint16_t(h);
         b[h] = y;
-        float x = halfToFloat(a[h]), z = halfToFloat(y);
+        float x = widen(a[h]), z = widen(y);
         float r = 0;
         switch (op) {
           case ReduceOp::kSum:
@@ -202,26 +203,40 @@ TEST(Kernels, Fp16EveryValueMatchesPortableConversions) {
           case ReduceOp::kMin: r = (x != x || z != z) ? x + z : (z < x ? z : x); break;
           case ReduceOp::kMax: r = (x != x || z != z) ? x + z : (z > x ? z : x); break;
         }
-        want[h] = floatToHalf(r);
+        want[h] = narrow(r);
       }
-      reduceInto(DataType::kFloat16, op, a.data(), b.data(), a.size() - 3);  // a tail too
+      reduceInto(dt, op, a.data(), b.data(), a.size() - 3);  // a tail too
       for (uint32_t h = 0; h < 65536 - 3; ++h) {
-        if (std::isnan(halfToFloat(want[h])))
-          ASSERT_TRUE(std::isnan(halfToFloat(a[h]))) << reduceOpName(op) << " " << h << " " << y;
+        if (std::isnan(widen(want[h])))
+          ASSERT_TRUE(std::isnan(widen(a[h])))
+              << dataTypeName(dt) << " " << reduceOpName(op) << " " << h << " " << y;
         else
-          ASSERT_EQ(a[h], want[h]) << reduceOpName(op) << " " << std::hex << h << " " << y;
+          ASSERT_EQ(a[h], want[h])
+              << dataTypeName(dt) << " " << reduceOpName(op) << " " << std::hex << h << " " << y;
       }
     }
   }
   for (uint32_t h = 0; h < 65536; ++h) a[h] = uint16_t(h);
-  divideBy(DataType::kFloat16, a.data(), a.size(), 3);
+  divideBy(dt, a.data(), a.size(), 3);
   for (uint32_t h = 0; h < 65536; ++h) {
-    uint16_t w = floatToHalf(halfToFloat(uint16_t(h)) / 3.0f);
-    if (std::isnan(halfToFloat(w)))
-      ASSERT_TRUE(std::isnan(halfToFloat(a[h]))) << h;
+    uint16_t w = narrow(widen(uint16_t(h)) / 3.0f);
+    if (std::isnan(widen(w)))
+      ASSERT_TRUE(std::isnan(widen(a[h]))) << dataTypeName(dt) << " " << h;
     else
-      ASSERT_EQ(a[h], w) << std::hex << h;
+      ASSERT_EQ(a[h], w) << dataTypeName(dt) << " " << std::hex << h;
   }
+}
+
+TEST(Kernels, Fp16EveryValueMatchesPortableConversions) {
+  checkEvery16BitValue(DataType::kFloat16, halfToFloat, floatToHalf,
+                       {0x0000, 0x8000, 0x3c00, 0xc500, 0x0001, 0x03ff, 0x7bff, 0x7c00, 0xfc00,
+                        0x7e00, 0x3555, 0x8401});
+}
+
+TEST(Kernels, Bf16EveryValueMatchesPortableConversions) {
+  checkEvery16BitValue(DataType::kBFloat16, bf16ToFloat, floatToBf16,
+                       {0x0000, 0x8000, 0x3f80, 0xc0a0, 0x0001, 0x007f, 0x7f7f, 0x7f80, 0xff80,
+                        0x7fc0, 0x3eab, 0x8081});
 }
 
 TEST(Kernels, DivideForAvg) {
