@@ -19,7 +19,7 @@ void FramedChannel::kick(Lock& lk) {
   driving_ = true;
   driveOnce(lk, Deadline{}, false);  // a pass that never sleeps needs no clock
   driving_ = false;
-  cv_.notify_all();
+  notifyWaiters();
 }
 
 Result<Request> FramedChannel::isend(const void* data, size_t size, uint64_t tag) {
@@ -53,9 +53,15 @@ Result<Request> FramedChannel::irecv(void* data, size_t capacity, uint64_t tag) 
   auto req = requests_.acquire(*this, RequestState::Kind::kRecv, static_cast<uint8_t*>(data),
                                capacity, tag);
   matcher_.post(req);
-  lazy_kick_ = true;
-  kick(lk);
-  lazy_kick_ = false;
+  // The receive is matched in the matcher alone; the lanes read on at the
+  // next pass (the wait that follows, or a driver already in the kernel).
+  // Only a lane stalled on the matcher needs the pass now: a ping-pong
+  // saves one driver pass per message.
+  if (driving_ || anyLaneStalled()) {
+    lazy_kick_ = true;
+    kick(lk);
+    lazy_kick_ = false;
+  }
   return Request(std::move(req));
 }
 
@@ -102,7 +108,7 @@ Status FramedChannel::progress(Deadline deadline) {
     driving_ = true;
     driveOnce(lk, deadline, deadline > Clock::now());
     driving_ = false;
-    cv_.notify_all();
+    notifyWaiters();
   }
   return failed_;
 }

@@ -63,11 +63,12 @@ class FramedChannel : public ChannelImpl {
         driving_ = true;
         driveOnce(lk, deadline, true);
         driving_ = false;
-        cv_.notify_all();
-      } else if (deadline == Deadline::max()) {
-        cv_.wait(lk);
+        notifyWaiters();
       } else {
-        cv_.wait_until(lk, deadline);
+        ++waiters_;
+        if (deadline == Deadline::max()) cv_.wait(lk);
+        else cv_.wait_until(lk, deadline);
+        --waiters_;
       }
       if (!done() && deadline != Deadline::max() && Clock::now() >= deadline)
         return Status(StatusCode::kTimedOut,
@@ -120,6 +121,15 @@ class FramedChannel : public ChannelImpl {
       if ((*l).peer_total != total) return protocolError("", "announced different message totals on its lanes");
     return peerGoodbye(total);
   }
+  // A driver's pass ended: threads waiting for it look again. Most
+  // channels have one thread, and a broadcast nobody hears still costs.
+  void notifyWaiters() {
+    if (waiters_ > 0) cv_.notify_all();
+  }
+  // Whether a receive just posted may let a stalled lane go on, so that
+  // irecv has to drive a pass (or wake the driver) rather than leave the
+  // lanes to the next wait. Datapaths that track stalls say so.
+  virtual bool anyLaneStalled() const { return true; }
   // Sleeps in poll(2) on `fds` (fds[0]: the eventfd other threads wake the
   // driver with; drained here) until an event or the deadline, lk dropped.
   void pollUnlocked(Lock& lk, std::vector<pollfd>& fds, Deadline deadline);
@@ -157,6 +167,7 @@ class FramedChannel : public ChannelImpl {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool driving_ = false;
+  int waiters_ = 0;  // threads in cv_.wait for the driver's pass (under mu_)
   // Set while isend/irecv drive their pass: a datapath may leave its
   // re-armed receives for the next submission (the wait or the send that
   // follows) instead of entering the kernel for them, as long as the pass

@@ -79,8 +79,9 @@ ReceiveMatcher::Route ReceiveMatcher::announce(const wire::FrameHeader& h) {
   auto it = std::find_if(posted_.begin(), posted_.end(),
                          [&](const auto& r) { return tagMatches(r->postedTag(), h.tag); });
   if (it != posted_.end()) {
-    std::shared_ptr<RequestState> req = *it;
-    posted_.erase(it);
+    std::shared_ptr<RequestState> req = std::move(*it);
+    if (it == posted_.begin()) posted_.pop_front();  // the usual case, and cheaper
+    else posted_.erase(it);
     if (h.total_len > req->size()) {
       req->complete(tooBig(m, req->size()), 0, h.tag);
       m.discard = true;

@@ -28,7 +28,7 @@ class RequestState {
     data_ = data;
     size_ = size;
     tag_ = tag;
-    status_ = Status();
+    if (!status_.isOk()) status_ = Status();
     bytes_ = 0;
     matched_tag_ = 0;
     done_.store(false, std::memory_order_relaxed);
@@ -44,7 +44,7 @@ class RequestState {
   // Called once by the channel (under its lock); later calls are ignored.
   void complete(Status status, size_t bytes, uint64_t tag) {
     if (done()) return;
-    status_ = std::move(status);
+    if (!status.isOk()) status_ = std::move(status);  // else status_ is still OK (new or reused)
     bytes_ = bytes;
     matched_tag_ = tag;
     done_.store(true, std::memory_order_release);

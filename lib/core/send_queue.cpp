@@ -21,8 +21,10 @@ uint64_t SendQueue::push(std::shared_ptr<RequestState> req, const uint8_t* data,
   m->data = data;
   m->size = size;
   bytes_queued_ += size;
+  const uint64_t seq = m->seq;
   msgs_.push_back(std::move(m));
-  return msgs_.back()->seq;
+  ++count_;
+  return seq;
 }
 
 void SendQueue::pushRma(wire::FrameType type, uint64_t id, const uint8_t* data, uint64_t size,
@@ -36,10 +38,11 @@ void SendQueue::pushRma(wire::FrameType type, uint64_t id, const uint8_t* data, 
   m->remote_offset = remote_offset;
   bytes_queued_ += size;
   msgs_.push_back(std::move(m));
+  ++count_;
 }
 
 std::optional<ChunkRef> SendQueue::take() {
-  if (take_ >= msgs_.size()) return std::nullopt;
+  if (take_ >= count_) return std::nullopt;
   OutMessage* m = msgs_[take_].get();
   uint64_t len = std::min<uint64_t>(chunk_size_, m->size - m->next_offset);
   ChunkRef c{m, m->next_offset, static_cast<uint32_t>(len)};
@@ -69,6 +72,7 @@ void SendQueue::popCompleted() {
   while (!msgs_.empty() && msgs_.front()->all_taken && msgs_.front()->chunks_in_flight == 0) {
     std::unique_ptr<OutMessage> m = std::move(msgs_.front());
     msgs_.pop_front();
+    --count_;
     --take_;
     m->req.reset();  // the request may be recycled as soon as nothing holds it
     if (spares_.size() < kSpares) spares_.push_back(std::move(m));
@@ -79,6 +83,7 @@ void SendQueue::failAll(const Status& why) {
   for (auto& m : msgs_)
     if (m->req) m->req->complete(why, 0, m->tag);
   msgs_.clear();
+  count_ = 0;
   take_ = 0;
   bytes_queued_ = 0;
 }

@@ -44,15 +44,15 @@ class SendQueue {
   // A one-sided operation's payload; `id` is carried as the frame's msg_seq.
   void pushRma(wire::FrameType type, uint64_t id, const uint8_t* data, uint64_t size,
                uint64_t tag, uint64_t remote_offset);
-  size_t pending() const { return msgs_.size(); }
-  bool hasChunks() const { return take_ < msgs_.size(); }
+  size_t pending() const { return count_; }
+  bool hasChunks() const { return take_ < count_; }
   // Every pushed message has been fully handed to the transport.
-  bool empty() const { return msgs_.empty(); }
+  bool empty() const { return count_ == 0; }
   std::optional<ChunkRef> take();
   // Size of the chunk take() would return next (0 when there is none, or
   // when it is a 0-byte message).
   uint64_t nextChunkBytes() const {
-    if (take_ >= msgs_.size()) return 0;
+    if (take_ >= count_) return 0;
     const OutMessage& m = *msgs_[take_];
     return std::min<uint64_t>(chunk_size_, m.size - m.next_offset);
   }
@@ -74,6 +74,9 @@ class SendQueue {
   uint64_t bytes_queued_ = 0;  // not yet taken
   std::deque<std::unique_ptr<OutMessage>> msgs_;  // pushed, not yet completed
   size_t take_ = 0;  // index in msgs_ of the first message with chunks left
+  // msgs_.size(), kept apart: a deque's size() is a dozen instructions, and
+  // drivers ask hasChunks() several times per pass.
+  size_t count_ = 0;
   static constexpr size_t kSpares = 8;
   std::vector<std::unique_ptr<OutMessage>> spares_;  // completed, for reuse
 };

@@ -231,6 +231,34 @@ TEST_P(ConformanceMatching, DriverThreadMayChange) {
 // The channel recycles request states once nothing holds them: Requests
 // still held keep their own results however many operations follow, and a
 // Request that outlives its channel still reports its result.
+// Several threads block on one channel at once: one drives, the others
+// sleep until its pass ends (the driver wakes them only when someone waits,
+// and irecv may leave the lanes to the next wait). Each thread receives its
+// own tag in order; half wait without a deadline, half with one.
+TEST_P(ConformanceMatching, ManyThreadsWaitOnOneChannel) {
+  constexpr uint64_t kThreads = 4;
+  constexpr uint64_t kEach = 40;
+  auto sizeOf = [](uint64_t t, uint64_t i) { return (t * 131 + i * 977) % 70'000; };
+  std::vector<std::function<void()>> fns;
+  for (uint64_t t = 0; t < kThreads; ++t) {
+    fns.push_back([&, t] {
+      for (uint64_t i = 0; i < kEach; ++i) expectSend(client(), sizeOf(t, i), t, t * 1000 + i);
+    });
+    fns.push_back([&, t] {
+      Buffer in(70'000);
+      for (uint64_t i = 0; i < kEach; ++i) {
+        Result<Request> r = server().irecv(in.data(), in.size(), t);
+        ASSERT_TRUE(r.isOk()) << r.status().toString();
+        Status s = r->wait(t % 2 == 0 ? kForever : kLongWait);
+        ASSERT_TRUE(s.isOk()) << "thread " << t << ", message " << i << ": " << s.toString();
+        ASSERT_EQ(r->bytes(), sizeOf(t, i));
+        ASSERT_TRUE(matchesPattern(in.data(), r->bytes(), t * 1000 + i)) << t << "/" << i;
+      }
+    });
+  }
+  runConcurrently(fns);
+}
+
 TEST_P(ConformanceMatching, HeldRequestsKeepTheirResultsAcrossRecycling) {
   constexpr size_t kHeld = 3, kMore = 200;  // more than the channel keeps for reuse
   std::vector<Buffer> outs, ins;

@@ -121,28 +121,29 @@ void TcpChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   const bool defer_rearms =
       lazy_kick_ && !progressed && sends_prepared_ == sends_before && failed_.isOk();
   const Clock::time_point now = now_;
-  lk.unlock();
   io_uring_cqe* cqe = nullptr;
-  int rc;
+  int rc = 0;
   // Flow control wakes the driver to read acks and to send paced chunks.
   Deadline wake = std::min(deadline, next_liveness_);
   if (flow_ && live) wake = std::min(wake, flow_->nextWake());
   if (!live) wake = std::min(wake, resume_deadline_);
-  if (defer_rearms) {
-    // A posted receive, or a send the kernel took inline: the re-armed
-    // receives go in with the next submission, one io_uring_enter per
-    // ping-pong step fewer (completions already queued are reaped below).
-    rc = 0;
-  } else if (!block || progressed || wake <= now) {
-    rc = io_uring_submit(&ring_);
-  } else if (wake == Deadline::max()) {
-    rc = io_uring_submit_and_wait(&ring_, 1);
-  } else {
-    auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count();
-    __kernel_timespec ts{ns / 1000000000, ns % 1000000000};
-    rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  // A posted receive, or a send the kernel took inline (defer_rearms): the
+  // re-armed receives go in with the next submission, one io_uring_enter per
+  // ping-pong step fewer (completions already queued are reaped below), and
+  // the lock stays held, as no kernel call is made.
+  if (!defer_rearms) {
+    lk.unlock();
+    if (!block || progressed || wake <= now) {
+      rc = io_uring_submit(&ring_);
+    } else if (wake == Deadline::max()) {
+      rc = io_uring_submit_and_wait(&ring_, 1);
+    } else {
+      auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wake - now).count();
+      __kernel_timespec ts{ns / 1000000000, ns % 1000000000};
+      rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    }
+    lk.lock();
   }
-  lk.lock();
   if (rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
     fail(Status(StatusCode::kIoError,
                 "io_uring_enter failed on the channel to " + setup_.peer + ": " + strerror(-rc), -rc));

@@ -121,6 +121,11 @@ class TcpChannel final : public FramedChannel {
   // driving_ set; drops lk while in the kernel.
   void driveOnce(Lock& lk, Deadline deadline, bool block) override;
   void wakeDriver() override;
+  bool anyLaneStalled() const override {
+    for (const auto& l : lanes_)
+      if (l->rx == Lane::RxState::kStalled) return true;
+    return false;
+  }
 
   // tcp_datapath.cpp
   void armAll();

@@ -129,7 +129,12 @@ void UcxChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
     finishFailure();
     return;
   }
-  if (!block || progressed || deadline <= Clock::now()) return;
+  if (!block || progressed) return;
+  // A spinning driver comes straight back; the caller's loop (driveUntil)
+  // checks the deadline then, so one clock read per spin is enough.
+  if (busy_poll_ && vanished_at_ == Deadline::max() && flushes_pending_ == 0)
+    return sleep(lk, deadline);
+  if (deadline <= Clock::now()) return;
   Deadline wake = deadline;
   if (vanished_at_ != Deadline::max()) wake = std::min(wake, vanished_at_ + kVanishGrace);
   // An endpoint flush moves on UCX's internal state (wireup, keepalive),

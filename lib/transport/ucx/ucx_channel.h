@@ -137,6 +137,11 @@ class UcxChannel final : public FramedChannel {
   // busy-poll mode) up to the deadline. Drops lk while sleeping.
   void driveOnce(Lock& lk, Deadline deadline, bool block) override;
   void wakeDriver() override;
+  bool anyLaneStalled() const override {
+    for (const auto& l : lanes_)
+      if (l->stalled) return true;
+    return false;
+  }
   void sleep(Lock& lk, Deadline deadline);
   void checkBootstrap();
   void checkPeerVanished();

@@ -99,6 +99,10 @@ bool UcxChannel::pump(bool poll) {
   // the worker is left for the wait that follows.
   armAll();
   if (!failed_.isOk()) return false;
+  // Frames wait unconsumed only behind a stall (every progress call below is
+  // followed by consume), so a pass that does not poll has nothing more to
+  // do unless a lane is stalled: this is isend's pass, on the critical path.
+  if (!poll && !anyLaneStalled()) return false;
   bool any = poll && ucp_worker_progress(setup_.worker->get()) != 0;
   if (!failed_.isOk()) return any;
   uint64_t before = matcher_.generation();
