@@ -33,6 +33,17 @@ setup_network() {
   # The local table would otherwise answer first and short-cut via lo.
   ip rule add pref 100 lookup local
   ip rule del pref 0 lookup local
+  # A real wire delivers a flow in order. veth hands each packet to the
+  # input backlog of the CPU that sent it, and rxe sends a QP's packets from
+  # whichever vCPU its task runs on, so a stalled vCPU's backlog is overtaken
+  # by the other's: rxe's go-back-N answers every such overtake with a
+  # retransmission storm (hundreds of out_of_seq_request per 64 KiB bw run,
+  # worse the busier the host). RPS steers each flow (a QP's UDP source port)
+  # to one CPU's backlog by its hash, which keeps it in order.
+  if [ "$RPS" = 1 ]; then
+    mask=$(printf '%x' $(((1 << $(nproc)) - 1)))
+    for d in vA vB; do echo "$mask" >/sys/class/net/$d/queues/rx-0/rps_cpus; done
+  fi
   if [ -n "$NETEM" ]; then
     tc qdisc add dev vA root netem $NETEM
     tc qdisc add dev vB root netem $NETEM

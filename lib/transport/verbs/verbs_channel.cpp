@@ -46,7 +46,27 @@ void VerbsChannel::driveOnce(Lock& lk, Deadline deadline, bool block) {
   if (!busy_poll_ || ++spins_ % 64 == 0) handleCmEvents();
   bool progressed = step();
   if (!failed_.isOk() || !block || progressed || deadline <= Clock::now()) return;
+  if (busy_poll_) return spin(lk);
   sleep(lk, deadline);
+}
+
+// Busy-poll: up to kSpinPasses passes between two looks at the clock (the
+// caller's): where the kernel does not trust the TSC, as in the TCG guest,
+// reading the clock is a syscall and an HPET read (3-4 us, longer than a
+// pass), and a spin that read it twice per pass noticed arrivals later.
+// Only a pass can complete a request, so returning on progress loses none.
+void VerbsChannel::spin(Lock& lk) {
+  constexpr int kSpinPasses = 32;
+  for (int i = 0; i < kSpinPasses; ++i) {
+    // The lock is released so other threads can post; yielding now and
+    // then lets rxe's kernel work run on this vCPU.
+    lk.unlock();
+    if (++spins_ % 16 == 0) std::this_thread::yield();
+    else __builtin_ia32_pause();
+    lk.lock();
+    if (spins_ % 64 == 0) handleCmEvents();
+    if (step() || !failed_.isOk()) return;
+  }
 }
 
 // Completions in, then everything they allow out: a caller whose wait ends
@@ -70,15 +90,6 @@ bool VerbsChannel::step() {
 }
 
 void VerbsChannel::sleep(Lock& lk, Deadline deadline) {
-  if (busy_poll_) {
-    // Completion-channel wakeups are slow under emulation; spinning (with
-    // the lock released so other threads can post) keeps latency low.
-    lk.unlock();
-    if (spins_ % 16 == 0) std::this_thread::yield();  // let rxe's kernel work run
-    else __builtin_ia32_pause();
-    lk.lock();
-    return;
-  }
   for (auto& l : lanes_) armCq(*l);
   if (step()) return;  // arrived between the last poll and arming
   std::vector<pollfd> pfds{{wake_fd_.get(), POLLIN, 0}, {setup_.events->fd, POLLIN, 0}};

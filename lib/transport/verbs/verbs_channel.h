@@ -46,12 +46,13 @@ class VerbsChannel final : public FramedChannel {
 
  private:
   // One pass: reap completions, consume frames, post sends; then, if
-  // nothing moved and `block`, sleep on the completion channels (or spin in
-  // busy-poll mode) up to the deadline. Drops lk while sleeping.
+  // nothing moved and `block`, sleep on the completion channels up to the
+  // deadline (busy-poll mode: spin a batch of passes). Drops lk meanwhile.
   void driveOnce(Lock& lk, Deadline deadline, bool block) override;
   void wakeDriver() override;
   bool step();
   void sleep(Lock& lk, Deadline deadline);
+  void spin(Lock& lk);
   void handleCmEvents();
   std::string laneStates() const;
 
