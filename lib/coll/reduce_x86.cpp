@@ -3,6 +3,7 @@
 #include "coll/reduce_x86.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define FARLINK_X86_PATH 1
 #endif
@@ -15,8 +16,13 @@ namespace {
 #define FARLINK_F16C __attribute__((target("avx,f16c")))
 #define FARLINK_AVX2 __attribute__((target("avx2")))
 
+// F16C from CPUID itself: clang's __builtin_cpu_supports does not know it.
 bool haveF16c() {
-  static const bool have = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+  static const bool have = [] {
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    return __builtin_cpu_supports("avx") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) &&
+           (ecx & bit_F16C) != 0;
+  }();
   return have;
 }
 
