@@ -137,6 +137,7 @@ class UcxChannel final : public FramedChannel {
   // busy-poll mode) up to the deadline. Drops lk while sleeping.
   void driveOnce(Lock& lk, Deadline deadline, bool block) override;
   void wakeDriver() override;
+  bool sendWholeNow(const wire::FrameHeader& h, const uint8_t* payload) override;
   bool anyLaneStalled() const override {
     for (const auto& l : lanes_)
       if (l->stalled) return true;
