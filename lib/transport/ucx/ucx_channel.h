@@ -152,6 +152,8 @@ class UcxChannel final : public FramedChannel {
   ucs_status_t acceptFrame(const void* header, size_t header_length, void* data, size_t length,
                            const ucp_am_recv_param_t* param);
   void takeCredits(Lane& lane, uint32_t back);
+  // A frame first in line was placed on arrival, without queueing.
+  void takenInOrder(Lane& lane);
   void releaseFrame(RxFrame& f);
   void consume(Lane& lane);
   bool place(Lane& lane, RxFrame& f, uint8_t* dest, InMessage* msg);

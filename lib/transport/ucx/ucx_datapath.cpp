@@ -1,6 +1,8 @@
-// The per-frame path of the UCX datapath: AM callbacks into per-lane queues,
-// frames into the receive matcher (eager data copied, rendezvous data fetched
-// straight into place), chunks out of the send queues as AM sends.
+// The per-frame path of the UCX datapath: AM callbacks place DATA frames
+// that are first in line at once, and queue the rest per lane; queued frames
+// go into the receive matcher (eager data copied, rendezvous data fetched
+// straight into place) as it can take them; chunks leave the send queues as
+// AM sends (a small message straight from isend).
 #include <cstring>
 
 #include "core/byte_order.h"
@@ -156,20 +158,33 @@ ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, v
     failProtocol(&lane, "sent more frames than it had credits for");
   if (!failed_.isOk()) return UCS_OK;
   lane.stats.bytes_received += kAmHeaderSize + length;
-  // In lane order with nothing queued ahead: a whole eager message that a
-  // posted receive takes goes straight into that receive's buffer, and UCX
-  // keeps (and frees) its data.
-  if (ahead == 0 && !rndv && lane.rxq.empty() && lane.early.empty() && !lane.stalled &&
-      !lane.peer_closed && f.h.type == wire::FrameType::kData &&
-      matcher_.placeWhole(f.h, static_cast<const uint8_t*>(data))) {
-    ++lane.next_rx_seq;
-    lane.stats.chunks_received++;
-    lane.owed++;
-    return UCS_OK;
-  }
   f.data = held ? data : nullptr;
   f.len = length;
   f.rndv = rndv;
+  // A DATA frame in lane order with nothing queued ahead is placed while
+  // UCX hands it over, as ucx_perftest does: eager data is copied and left
+  // to UCX, a rendezvous fetch starts within this progress call (the
+  // sender's data flows sooner). Frames the matcher cannot place yet queue.
+  if (ahead == 0 && lane.rxq.empty() && lane.early.empty() && !lane.stalled &&
+      !lane.peer_closed && f.h.type == wire::FrameType::kData) {
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    if (!rndv && matcher_.placeWhole(f.h, bytes)) {  // the common small message
+      takenInOrder(lane);
+      return UCS_OK;
+    }
+    ReceiveMatcher::Route r = matcher_.route(f.h);
+    if (r.action == ReceiveMatcher::Action::kDeliver) {
+      takenInOrder(lane);
+      if (rndv) {
+        place(lane, f, r.dest, r.msg);  // the descriptor now belongs to the fetch
+        return UCS_INPROGRESS;
+      }
+      if (r.dest != nullptr && length > 0) std::memcpy(r.dest, bytes, length);
+      chunkPlaced(f.h, r.msg);
+      return UCS_OK;
+    }
+    // kStall or kError: consume() routes it again and stalls or fails.
+  }
   if (ahead != 0) {
     lane.early.emplace(lane.next_rx_seq + ahead, f);
   } else {
@@ -183,6 +198,12 @@ ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, v
     }
   }
   return held ? UCS_INPROGRESS : UCS_OK;
+}
+
+void UcxChannel::takenInOrder(Lane& lane) {
+  ++lane.next_rx_seq;
+  lane.stats.chunks_received++;
+  lane.owed++;
 }
 
 void UcxChannel::takeCredits(Lane& lane, uint32_t back) {
