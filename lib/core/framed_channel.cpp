@@ -35,9 +35,17 @@ Result<Request> FramedChannel::isend(const void* data, size_t size, uint64_t tag
     return Status(StatusCode::kInvalidArgument, "isend on a channel that is being closed");
   auto req = requests_.acquire(*this, RequestState::Kind::kSend,
                                const_cast<uint8_t*>(static_cast<const uint8_t*>(data)), size, tag);
-  sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
   ++messages_sent_;
   bytes_sent_ += size;
+  if (size <= sendq_.chunkSize() && !framesQueued() &&
+      sendWholeNow({wire::FrameType::kData, static_cast<uint32_t>(size), sendq_.nextSeq(), tag, 0,
+                    size},
+                   static_cast<const uint8_t*>(data))) {
+    sendq_.countSentDirectly();
+    req->complete(Status(), size, tag);
+    return Request(std::move(req));
+  }
+  sendq_.push(req, static_cast<const uint8_t*>(data), size, tag);
   lazy_kick_ = true;
   kick(lk);
   lazy_kick_ = false;

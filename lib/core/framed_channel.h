@@ -49,6 +49,15 @@ class FramedChannel : public ChannelImpl {
   virtual void driveOnce(Lock& lk, Deadline deadline, bool block) = 0;
   // Makes a driver sleeping in driveOnce look again (called with lk held).
   virtual void wakeDriver() = 0;
+  // isend's shortcut for a message of one chunk when no frame is queued
+  // ahead: a datapath that can hand `h` and its payload to the wire and
+  // finish the send at once, without a driver pass, does so and returns
+  // true. False: nothing happened, the message goes through the send queue.
+  virtual bool sendWholeNow(const wire::FrameHeader& h, const uint8_t* payload) {
+    (void)h;
+    (void)payload;
+    return false;
+  }
 
   // Frames of any kind wait for a lane: data or RMA chunks, control
   // frames, or the goodbye exchange. Datapaths add their own extras.

@@ -70,6 +70,25 @@ ReceiveMatcher::Route ReceiveMatcher::route(const wire::FrameHeader& h) {
   return Route::deliver(m, m->dest ? m->dest + h.offset : nullptr);
 }
 
+bool ReceiveMatcher::placeWhole(const wire::FrameHeader& h, const uint8_t* payload) {
+  // Exactly what route() + chunkDone() would accept and do for a whole
+  // message matched to the front receive; anything else takes that path.
+  if (h.msg_seq != next_announce_ || h.offset != 0 || h.chunk_len != h.total_len ||
+      h.total_len > peer_chunk_ || posted_.empty())
+    return false;
+  RequestState& front = *posted_.front();
+  if (!tagMatches(front.postedTag(), h.tag) || h.total_len > front.size()) return false;
+  std::shared_ptr<RequestState> req = std::move(posted_.front());
+  posted_.pop_front();
+  if (h.total_len > 0) std::memcpy(req->data(), payload, h.total_len);
+  ++next_announce_;
+  ++generation_;  // later messages' chunks stalled behind this one may go on
+  ++messages_received_;
+  bytes_received_ += h.total_len;
+  req->complete(Status(), h.total_len, h.tag);
+  return true;
+}
+
 ReceiveMatcher::Route ReceiveMatcher::announce(const wire::FrameHeader& h) {
   InMessage m;
   m.seq = h.msg_seq;

@@ -55,6 +55,12 @@ class ReceiveMatcher {
   // next post() or announcement (an earlier message is not known yet, or the
   // unexpected budget is spent); the transport stops reading that lane.
   Route route(const wire::FrameHeader& h);
+  // The common small message, for datapaths that hold a frame's payload in
+  // memory on arrival: when `h` is the next message, whole in this one
+  // chunk, and the oldest posted receive takes it, copies `payload` there
+  // and completes that receive at once (no open-message entry, no second
+  // pass). Returns false, having changed nothing, otherwise: route() it.
+  bool placeWhole(const wire::FrameHeader& h, const uint8_t* payload);
   // The payload of a routed chunk has fully arrived.
   void chunkDone(InMessage* m, uint32_t len);
   // A routed chunk's payload will not finish (its connection broke; session

@@ -41,9 +41,15 @@ class SendQueue {
   // Returns the message's sequence number.
   uint64_t push(std::shared_ptr<RequestState> req, const uint8_t* data, uint64_t size,
                 uint64_t tag);
+  // A message the datapath sent whole without queueing it (nothing was
+  // queued ahead): takes its sequence number. Returns it.
+  uint64_t countSentDirectly() { return next_seq_++; }
+  // The sequence number the next message gets.
+  uint64_t nextSeq() const { return next_seq_; }
   // A one-sided operation's payload; `id` is carried as the frame's msg_seq.
   void pushRma(wire::FrameType type, uint64_t id, const uint8_t* data, uint64_t size,
                uint64_t tag, uint64_t remote_offset);
+  uint32_t chunkSize() const { return chunk_size_; }
   size_t pending() const { return count_; }
   bool hasChunks() const { return take_ < count_; }
   // Every pushed message has been fully handed to the transport.

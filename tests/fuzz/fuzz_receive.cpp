@@ -1,6 +1,7 @@
 // Fuzzes the receive path the way a datapath drives it: decode a frame
-// header, route its chunk, copy the payload where the matcher says, report
-// the chunk done — interleaved with posted, withdrawn and failed receives.
+// header, route its chunk (or place it whole, as UCX does with eager data),
+// copy the payload where the matcher says, report the chunk done —
+// interleaved with posted, withdrawn and failed receives.
 // Receive buffers are separate heap blocks of exactly their capacity, so a
 // byte written out of place is caught by AddressSanitizer.
 #include <cstdint>
@@ -55,6 +56,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const wire::FrameLimits limits{kChunk, uint64_t{1} << 20};
   std::vector<Posted> posted;
   std::vector<uint8_t> payload;
+  uint64_t frames = 0;
   while (in.n > 0) {
     switch (in.byte() % 4) {
       case 0: {  // post a receive: u16 capacity, u8 tag (255 = any)
@@ -77,10 +79,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (!wire::decodeFrame(std::span<const uint8_t, wire::kFrameHeaderSize>(hdr), limits, &f))
           break;
         if (f.type != wire::FrameType::kData) break;
+        // Every other frame first tries placeWhole, as the UCX datapath
+        // does with eager data; what it refuses is routed as usual.
+        const bool whole_first = (++frames & 1) == 0;
+        if (whole_first) {
+          payload.assign(f.chunk_len, 0xA5);
+          (void)in.take(payload.data(), std::min<size_t>(in.n, payload.size()));
+          if (matcher.placeWhole(f, payload.data())) break;
+        }
         ReceiveMatcher::Route route = matcher.route(f);
         if (route.action != ReceiveMatcher::Action::kDeliver) break;  // stall or error
-        payload.assign(f.chunk_len, 0xA5);
-        (void)in.take(payload.data(), std::min<size_t>(in.n, payload.size()));
+        if (!whole_first) {
+          payload.assign(f.chunk_len, 0xA5);
+          (void)in.take(payload.data(), std::min<size_t>(in.n, payload.size()));
+        }
         if (route.dest != nullptr) std::memcpy(route.dest, payload.data(), payload.size());
         matcher.chunkDone(route.msg, f.chunk_len);
         break;

@@ -137,6 +137,7 @@ class UcxChannel final : public FramedChannel {
   // busy-poll mode) up to the deadline. Drops lk while sleeping.
   void driveOnce(Lock& lk, Deadline deadline, bool block) override;
   void wakeDriver() override;
+  bool sendWholeNow(const wire::FrameHeader& h, const uint8_t* payload) override;
   bool anyLaneStalled() const override {
     for (const auto& l : lanes_)
       if (l->stalled) return true;
@@ -151,6 +152,8 @@ class UcxChannel final : public FramedChannel {
   ucs_status_t acceptFrame(const void* header, size_t header_length, void* data, size_t length,
                            const ucp_am_recv_param_t* param);
   void takeCredits(Lane& lane, uint32_t back);
+  // A frame first in line was placed on arrival, without queueing.
+  void takenInOrder(Lane& lane);
   void releaseFrame(RxFrame& f);
   void consume(Lane& lane);
   bool place(Lane& lane, RxFrame& f, uint8_t* dest, InMessage* msg);

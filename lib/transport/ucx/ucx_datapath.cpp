@@ -1,6 +1,8 @@
-// The per-frame path of the UCX datapath: AM callbacks into per-lane queues,
-// frames into the receive matcher (eager data copied, rendezvous data fetched
-// straight into place), chunks out of the send queues as AM sends.
+// The per-frame path of the UCX datapath: AM callbacks place DATA frames
+// that are first in line at once, and queue the rest per lane; queued frames
+// go into the receive matcher (eager data copied, rendezvous data fetched
+// straight into place) as it can take them; chunks leave the send queues as
+// AM sends (a small message straight from isend).
 #include <cstring>
 
 #include "core/byte_order.h"
@@ -155,10 +157,34 @@ ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, v
       lane.early.count(lane.next_rx_seq + ahead) != 0)
     failProtocol(&lane, "sent more frames than it had credits for");
   if (!failed_.isOk()) return UCS_OK;
+  lane.stats.bytes_received += kAmHeaderSize + length;
   f.data = held ? data : nullptr;
   f.len = length;
   f.rndv = rndv;
-  lane.stats.bytes_received += kAmHeaderSize + length;
+  // A DATA frame in lane order with nothing queued ahead is placed while
+  // UCX hands it over, as ucx_perftest does: eager data is copied and left
+  // to UCX, a rendezvous fetch starts within this progress call (the
+  // sender's data flows sooner). Frames the matcher cannot place yet queue.
+  if (ahead == 0 && lane.rxq.empty() && lane.early.empty() && !lane.stalled &&
+      !lane.peer_closed && f.h.type == wire::FrameType::kData) {
+    const auto* bytes = static_cast<const uint8_t*>(data);
+    if (!rndv && matcher_.placeWhole(f.h, bytes)) {  // the common small message
+      takenInOrder(lane);
+      return UCS_OK;
+    }
+    ReceiveMatcher::Route r = matcher_.route(f.h);
+    if (r.action == ReceiveMatcher::Action::kDeliver) {
+      takenInOrder(lane);
+      if (rndv) {
+        place(lane, f, r.dest, r.msg);  // the descriptor now belongs to the fetch
+        return UCS_INPROGRESS;
+      }
+      if (r.dest != nullptr && length > 0) std::memcpy(r.dest, bytes, length);
+      chunkPlaced(f.h, r.msg);
+      return UCS_OK;
+    }
+    // kStall or kError: consume() routes it again and stalls or fails.
+  }
   if (ahead != 0) {
     lane.early.emplace(lane.next_rx_seq + ahead, f);
   } else {
@@ -172,6 +198,12 @@ ucs_status_t UcxChannel::acceptFrame(const void* header, size_t header_length, v
     }
   }
   return held ? UCS_INPROGRESS : UCS_OK;
+}
+
+void UcxChannel::takenInOrder(Lane& lane) {
+  ++lane.next_rx_seq;
+  lane.stats.chunks_received++;
+  lane.owed++;
 }
 
 void UcxChannel::takeCredits(Lane& lane, uint32_t back) {
@@ -369,6 +401,48 @@ bool UcxChannel::sendFrame(Lane& lane, const wire::FrameHeader& h, const uint8_t
     return false;
   }
   if (req == nullptr) sendDone(op, UCS_OK);
+  return true;
+}
+
+// A message UCX can send at once (eager short): the header lives on the
+// stack and no SendOp is needed, since FORCE_IMM_CMPL makes UCX either
+// finish the send inside the call or refuse it untouched (NO_RESOURCE:
+// too big for a short send, or the endpoint is busy), in which case it
+// is queued as usual.
+bool UcxChannel::sendWholeNow(const wire::FrameHeader& h, const uint8_t* payload) {
+  Lane& lane = *lanes_[next_lane_];
+  if (lane.failed || lane.credits == 0 || lane.close_queued) return false;
+  std::array<uint8_t, kAmHeaderSize> header;
+  put16(header.data(), static_cast<uint16_t>(lane.index));
+  put16(header.data() + 2, static_cast<uint16_t>(lane.owed));
+  put32(header.data() + 4, lane.next_tx_seq);
+  wire::encodeFrame(h, header.data() + kLaneHeaderSize);
+  ucp_request_param_t p{};
+  p.op_attr_mask = UCP_OP_ATTR_FLAG_FORCE_IMM_CMPL;
+  void* req = ucp_am_send_nbx(lane.ep.get(), kAmFrame, header.data(), kAmHeaderSize, payload,
+                              h.chunk_len, &p);
+  ucs_status_t st = UCS_OK;
+  if (UCS_PTR_IS_PTR(req)) {
+    // Not what UCX promises for FORCE_IMM_CMPL; should a version hand back
+    // a request anyway, `header` must outlive it: finish it here.
+    while ((st = ucp_request_check_status(req)) == UCS_INPROGRESS)
+      ucp_worker_progress(setup_.worker->get());
+    ucp_request_free(req);
+  } else if (req != nullptr) {
+    st = UCS_PTR_STATUS(req);
+  }
+  if (st == UCS_ERR_NO_RESOURCE) return false;
+  if (st != UCS_OK) {
+    fail(ucxError(codeOf(st), "sending to " + setup_.peer + " on lane " + std::to_string(lane.index),
+                  st));
+    return false;  // queued, and failed with the channel
+  }
+  ++lane.next_tx_seq;
+  lane.owed = 0;
+  lane.credits--;
+  lane.stats.bytes_sent += kAmHeaderSize + h.chunk_len;
+  lane.stats.chunks_sent++;
+  next_lane_ = (next_lane_ + 1) % lanes_.size();
   return true;
 }
 
