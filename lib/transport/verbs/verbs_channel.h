@@ -65,7 +65,7 @@ class VerbsChannel final : public FramedChannel {
   void onCloseFrame(Lane& lane);
   void retryStalled();
   void armAll();
-  void armSend(Lane& lane);
+  void armSend(Lane& lane, uint32_t depth);  // depth: most send slots busy after
   bool sendFrame(Lane& lane, const wire::FrameHeader& h, const uint8_t* payload);
   // one-sided frames (verbs_datapath.cpp)
   bool routeRma(Lane& lane, uint8_t** dest);
@@ -79,7 +79,6 @@ class VerbsChannel final : public FramedChannel {
   UniqueFd wake_fd_;  // other threads wake a sleeping driver
   bool busy_poll_ = false;
   uint32_t spins_ = 0;  // busy-poll iterations, to space out the syscalls
-  unsigned next_lane_ = 0;
 };
 
 }  // namespace farlink::verbs
