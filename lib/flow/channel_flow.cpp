@@ -57,14 +57,10 @@ Status ChannelFlow::onSend(LaneId lane, ChunkId id, FlowTime now) {
   auto bytes = sched_.chunkBytes(id);
   uint64_t before = sched_.inflightBytes();
   uint64_t lane_before = lane < lanes_.size() ? sched_.lane(lane).inflight_bytes : 0;
-  // Before the chunk counts as in flight: an app-limited mark covers the
-  // flight the pause left, as in BBR, not this chunk.
-  if (idle_since_ && bytes) endIdle(now);
   if (!bytes || !sched_.onSent(lane, id, now))
     return Status(StatusCode::kInvalidArgument,
                   "flow: chunk " + std::to_string(id) + " is not queued on lane " +
                       std::to_string(lane) + "; send what next() returned");
-  noteSent(*bytes, now);
   SentCopy copy;
   copy.lane = lane;
   copy.bytes = *bytes;
@@ -166,42 +162,7 @@ Status ChannelFlow::onLoss(LaneId lane, ChunkId id, FlowTime now) {
   return Status::ok();
 }
 
-void ChannelFlow::onAppLimited(FlowTime now) {
-  if (!idle_since_) idle_since_ = now;
-}
-
-void ChannelFlow::noteSent(uint64_t bytes, FlowTime now) {
-  recent_sends_.emplace_back(now, bytes);
-  recent_sent_ += bytes;
-  FlowDuration window = rtt_.minRtt();
-  while (!recent_sends_.empty() && now - recent_sends_.front().first > window) {
-    recent_sent_ -= recent_sends_.front().second;
-    recent_sends_.pop_front();
-  }
-}
-
-void ChannelFlow::endIdle(FlowTime now) {
-  FlowDuration gap = now - *idle_since_;
-  idle_since_.reset();
-  FlowDuration window = rtt_.minRtt();
-  if (window <= FlowDuration::zero() || !bw_.hasEstimate()) return markAppLimited();
-  noteSent(0, now);  // drops what left before the window
-  // BBR marks every idle spell, so a sender that pauses a few ms between
-  // pieces on a 30 ms path is app-limited forever: each mark outlives the
-  // next pause, start-up never ends and its 2.9x pace keeps a standing
-  // queue that the back-off, which skips app-limited rounds, never sees.
-  // A pause starves the pipe only if the bottleneck's queue (ours among
-  // it) ran dry meanwhile, and the application offered, over the last
-  // round trip, less than the flow would have sent (90% of the pace), or
-  // too little to show start-up's 25% growth.
-  FlowDuration queue = std::min(rtt_.latest(), rtt_.srtt()) - rtt_.minRtt();
-  if (gap < queue) return;
-  BytesPerSecond offered = static_cast<double>(recent_sent_) / toSeconds(window);
-  BytesPerSecond enough = std::min(0.9 * cc_->pacingRate(), 1.25 * bw_.bandwidth());
-  if (offered < enough) markAppLimited();
-}
-
-void ChannelFlow::markAppLimited() {
+void ChannelFlow::onAppLimited() {
   bw_.markAppLimited(sched_.inflightBytes());
   for (LaneId i = 0; i < lanes_.size(); ++i)
     lanes_[i].bw.markAppLimited(sched_.lane(i).inflight_bytes);
@@ -252,7 +213,7 @@ FlowStats ChannelFlow::stats(FlowTime now) const {
   s.controller = config_.controller;
   s.state = std::string(cc_->stateName());
   s.limiting_factor =
-      idle_since_ || bw_.appLimited() ? "application: nothing queued to send" : std::string(cc_->limitingFactor());
+      bw_.appLimited() ? "application: nothing queued to send" : std::string(cc_->limitingFactor());
   for (LaneId i = 0; i < lanes_.size(); ++i) {
     const LaneLoad& l = sched_.lane(i);
     s.lanes_up += l.up ? 1 : 0;

@@ -15,9 +15,7 @@
 //   on a timer (every few ms): for each r in flow.onTick(now) re-send r.chunk on r.to
 #pragma once
 
-#include <deque>
 #include <memory>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -90,11 +88,9 @@ class ChannelFlow {
   Status onPartialAck(LaneId lane, ChunkId id, uint64_t delivered, FlowTime now);
   // The datapath knows `id` was lost on `lane`: it is queued again in front.
   Status onLoss(LaneId lane, ChunkId id, FlowTime now);
-  // Nothing left to send. When sending resumes, if the application offered
-  // less over the last min RTT than the flow would have carried (see
-  // endIdle), rate samples until the current flight is delivered do not
-  // lower the estimates. Repeated calls while idle are one idle spell.
-  void onAppLimited(FlowTime now);
+  // Nothing left to send: rate samples until the current flight is
+  // delivered do not lower the estimates.
+  void onAppLimited();
   // Timers: controller states that advance with time, and stalled lanes.
   // Returns chunks to (re-)send on other lanes; they are already queued there.
   std::vector<Reassignment> onTick(FlowTime now);
@@ -146,14 +142,6 @@ class ChannelFlow {
   uint64_t repay(uint64_t bytes);
   // Drops the sent copy of `id` (lost, or moved to another lane).
   void forget(ChunkId id);
-  // Sending resumes after an idle spell: judge whether it starved the pipe.
-  void endIdle(FlowTime now);
-  void markAppLimited();
-  // Bytes sent within the last min RTT (offered load), oldest first.
-  void noteSent(uint64_t bytes, FlowTime now);
-  std::deque<std::pair<FlowTime, uint64_t>> recent_sends_;
-  uint64_t recent_sent_ = 0;
-  std::optional<FlowTime> idle_since_;
 };
 
 }  // namespace farlink::flow

@@ -239,33 +239,6 @@ TEST(ModelOnSimulatedLink, BurstsAfterIdleGapsGoAtTheLinkRate) {
   EXPECT_GE(s.flow().controller().pacingRate(), 0.7 * kRate);
 }
 
-// Two ranks of a site each carrying their shards across as 2 MiB pieces,
-// away 1-5 ms between pieces: together they offer more than the link. Gaps
-// that short leave the pipe full, so the samples measure the path, not the
-// application: the model must leave start-up and keep the queue short.
-TEST(ModelOnSimulatedLink, BurstySendersWithShortGapsLeaveStartup) {
-  Simulator sim(LinkParams{kGbps, milliseconds(30), 3750000, 0, 13});
-  FlowSender a(sim, modelFlow(), kChunk);
-  FlowSender b(sim, modelFlow(), kChunk);
-  a.setBursts(2 << 20, {milliseconds(1), milliseconds(3), milliseconds(5)});
-  b.setBursts(2 << 20, {milliseconds(2), milliseconds(5), milliseconds(1)});
-  a.start();
-  b.start();
-  sim.runUntil(seconds(10));
-  double ra = a.meter().rate(seconds(3), seconds(10)) / kGbps;
-  double rb = b.meter().rate(seconds(3), seconds(10)) / kGbps;
-  FlowDuration q = sim.meanQueueDelay(seconds(3), seconds(10));
-  std::printf("bursty pair: %.1f%% + %.1f%% of link, mean queue %.2f ms, states %s / %s\n",
-              ra * 100, rb * 100, toSeconds(q) * 1e3,
-              std::string(a.flow().controller().stateName()).c_str(),
-              std::string(b.flow().controller().stateName()).c_str());
-  EXPECT_NE(a.flow().controller().stateName(), "startup");
-  EXPECT_NE(b.flow().controller().stateName(), "startup");
-  EXPECT_GE(ra + rb, 0.90);
-  EXPECT_GE(std::min(ra, rb), 0.35);
-  EXPECT_LE(q, milliseconds(8));  // every pause app-limited: 17.8 ms
-}
-
 // The TCP datapath's shape: one logical lane over 4 TCP streams, 128 KiB
 // chunks, a 300 Mb/s 30 ms link with a 1-BDP queue (the wanem cell of
 // bench/longhaul), segments of 1448 bytes.

@@ -135,7 +135,7 @@ void FlowSender::pump() {
       if (id) lane = l;
     }
     if (!id && burst_bytes_ > 0 && burst_unqueued_ == 0) {
-      flow_->onAppLimited(now);  // the datapath's poll finds nothing queued
+      flow_->onAppLimited();  // the datapath's poll finds nothing queued
       if (driven_) {          // the burst is all handed over: off to other work
         driven_ = false;
         FlowDuration gap = burst_gaps_[next_gap_++ % burst_gaps_.size()];

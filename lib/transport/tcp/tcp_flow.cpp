@@ -173,7 +173,7 @@ void TcpFlow::poll(const std::vector<int>& fds, const std::vector<uint64_t>& acc
     }
     setKernelPacing(fds[i], l);
   }
-  if (nothing_queued) flow_->onAppLimited(now);
+  if (nothing_queued) flow_->onAppLimited();
   flow_->onTick(latest);
   scheduleWake(now);
   if (trace_ && now - last_trace_ >= std::chrono::milliseconds(50)) trace(now);
